@@ -1,0 +1,69 @@
+"""The :class:`AnimationBackbone` interface every reenactment model implements."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable
+
+import torch
+
+from ..types import check_frames, check_image
+
+
+class AnimationBackbone(abc.ABC):
+    """A frozen face-animation model: moves a source face the way a driving clip moves.
+
+    Subclasses implement the three fine-grained steps; :meth:`animate` chains them.
+
+    Class attributes:
+        name: registry name.
+        resolution: square side (pixels) the model works at; inputs are resized to it by the
+            caller (the pipeline crops faces to this size).
+        needs_weights: True if the model cannot run without an official checkpoint.
+    """
+
+    name: str = "backbone"
+    resolution: int = 256
+    needs_weights: bool = False
+
+    def to(self, device: str | torch.device) -> "AnimationBackbone":
+        """Move the model to ``device`` (no-op for weight-free backbones)."""
+        return self
+
+    @abc.abstractmethod
+    def prepare_source(self, source_img: torch.Tensor) -> Any:
+        """Encode the source face once. ``source_img``: ``(3, H, W)`` in [0, 1]."""
+
+    @abc.abstractmethod
+    def extract_motion(self, frames: torch.Tensor) -> Any:
+        """Motion representation of driving frames ``(T, 3, H, W)`` (keypoints, landmarks, ...)."""
+
+    @abc.abstractmethod
+    def render(self, source: Any, motion: Any, reference: Any | None = None, relative: bool = True,
+               progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Render the source under ``motion``.
+
+        Args:
+            source: output of :meth:`prepare_source`.
+            motion: output of :meth:`extract_motion` for the driving frames.
+            reference: motion of the driving reference frame (relative mode); ``None`` means
+                the first driving frame.
+            relative: transfer motion relative to the reference (True) or absolute (False).
+            progress: optional callback receiving the number of frames just rendered.
+
+        Returns:
+            Frames ``(T, 3, H, W)`` in [0, 1].
+        """
+
+    def animate(self, source_img: torch.Tensor, driving_frames: torch.Tensor, relative: bool = True,
+                progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Animate ``source_img`` ``(3, H, W)`` with ``driving_frames`` ``(T, 3, H, W)``.
+
+        Returns:
+            Generated frames ``(T, 3, H, W)`` in [0, 1].
+        """
+        check_image(source_img, "source_img")
+        check_frames(driving_frames, "driving_frames")
+        source = self.prepare_source(source_img)
+        motion = self.extract_motion(driving_frames)
+        return self.render(source, motion, None, relative=relative, progress=progress)

@@ -1,0 +1,94 @@
+"""Output-path safety: write to a temporary file beside the target, then rename.
+
+A crash or an error never leaves a half-written output, and an output can never overwrite one
+of the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..errors import OutputPathError
+
+
+def check_output_path(
+    output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = True
+) -> Path:
+    """Validate an output path before any work starts.
+
+    Args:
+        output: the file to be written.
+        inputs: input paths it must differ from.
+        overwrite: if False, an existing output is an error.
+
+    Returns:
+        The output as an absolute :class:`Path`.
+
+    Raises:
+        OutputPathError: its folder does not exist, it is a folder, or it is one of the inputs.
+    """
+    out = Path(output).expanduser().absolute()
+    if not out.parent.is_dir():
+        raise OutputPathError(f"output folder {str(out.parent)!r} does not exist; create it first.")
+    if out.is_dir():
+        raise OutputPathError(f"output {str(out)!r} is a folder; give a file name.")
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item).expanduser().absolute()
+        if src == out or (src.exists() and out.exists() and os.path.samefile(src, out)):
+            raise OutputPathError(f"output {str(out)!r} is the same file as an input; choose another name.")
+    if not overwrite and out.exists():
+        raise OutputPathError(f"output {str(out)!r} already exists; remove it or allow overwriting.")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success rename it onto ``path``.
+
+    The temporary name keeps the target's extension (so writers that infer a format from it
+    work). On any exception the temporary file is removed and the target is left untouched.
+    """
+    target = check_output_path(path)
+    ext = suffix if suffix is not None else "".join(target.suffixes[-1:])
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{ext}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Like :func:`atomic_output` for a folder of files (e.g. a PNG sequence).
+
+    An existing target folder is replaced only after the new one is complete.
+    """
+    target = Path(path).expanduser().absolute()
+    if not target.parent.is_dir():
+        raise OutputPathError(f"output folder {str(target.parent)!r} does not exist; create it first.")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    import shutil
+
+    try:
+        yield tmp
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            os.replace(target, backup)
+            os.replace(tmp, target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,32 @@
+"""Shared fixtures: golden-vector folder, tiny textured images, deterministic seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    yield
+
+
+def golden_dir() -> Path:
+    """Folder of the official golden vectors (``MAGPLUS_GOLDEN_DIR``, default ``../shared/golden``)."""
+    return Path(os.environ.get("MAGPLUS_GOLDEN_DIR", ROOT.parent / "shared" / "golden"))
+
+
+@pytest.fixture
+def golden() -> Path:
+    path = golden_dir()
+    if not path.is_dir():
+        pytest.skip(f"golden vectors not found at {path} (set MAGPLUS_GOLDEN_DIR)")
+    return path
