@@ -1,0 +1,1 @@
+"""MetaPortrait (placeholder while building)."""
