@@ -1,0 +1,98 @@
+"""Automatic α: magnify a clip's micro motion into the range of regular expressions.
+
+The clip's non-rigid face motion is measured as a high percentile of the flow magnitude from
+the reference (onset) frame to every frame, inside the face mask, after removing the rigid
+(median) face motion; the peak over time is the clip's amplitude. α is chosen so that this
+amplitude reaches a target macro amplitude (default 8 px on a 256-px face crop, the low end of
+regular expressions in DOMAIN.md §1), clamped to ``[1, alpha_max]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from ..registry import create_flow
+from ..types import check_frames, check_image
+
+#: Target non-rigid amplitude in pixels at a 256-px face crop.
+DEFAULT_TARGET_AMPLITUDE = 8.0
+#: Largest α chosen automatically (beyond it, flow noise dominates).
+DEFAULT_ALPHA_MAX = 40.0
+
+
+@dataclass
+class MotionAmplitude:
+    """Measured non-rigid motion of a clip.
+
+    Attributes:
+        curve: ``(T,)`` per-frame amplitude in pixels (percentile of |flow| in the mask).
+        peak: maximum of ``curve``.
+        peak_frame: index of the peak (≈ apex).
+    """
+
+    curve: torch.Tensor
+    peak: float
+    peak_frame: int
+
+
+def nonrigid_flow(flow: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Subtract the per-frame median flow inside ``mask`` (the rigid translation) -> ``(T, 2, H, W)``."""
+    t = flow.shape[0]
+    if mask is None:
+        median = flow.reshape(t, 2, -1).median(dim=2).values
+    else:
+        sel = (mask.reshape(-1) > 0.5) if mask.ndim == 2 else (mask[0].reshape(-1) > 0.5)
+        median = flow.reshape(t, 2, -1)[:, :, sel].median(dim=2).values
+    return flow - median[:, :, None, None]
+
+
+def measure_amplitude(flow: torch.Tensor, mask: torch.Tensor | None = None, percentile: float = 95.0,
+                      remove_rigid: bool = True) -> MotionAmplitude:
+    """Per-frame non-rigid motion amplitude of flows ``(T, 2, H, W)`` (reference -> frame t).
+
+    Args:
+        mask: ``(H, W)`` face mask in [0, 1] (pixels > 0.5 count), or None for the whole frame.
+        percentile: percentile of the flow magnitude taken per frame.
+    """
+    if remove_rigid:
+        flow = nonrigid_flow(flow, mask)
+    mag = flow.norm(dim=1).reshape(flow.shape[0], -1)
+    if mask is not None:
+        m = mask if mask.ndim == 2 else mask[0]
+        mag = mag[:, m.reshape(-1) > 0.5]
+    if mag.shape[1] == 0:
+        raise InputError("the motion mask selects no pixel; check the face mask.")
+    curve = torch.quantile(mag, percentile / 100.0, dim=1)
+    peak_frame = int(curve.argmax())
+    return MotionAmplitude(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
+
+
+def choose_alpha(peak_px: float, target_px: float = DEFAULT_TARGET_AMPLITUDE, alpha_max: float = DEFAULT_ALPHA_MAX,
+                 resolution: int = 256) -> float:
+    """α that lifts ``peak_px`` to ``target_px`` (scaled from 256 px to ``resolution``), in [1, alpha_max]."""
+    if target_px <= 0 or alpha_max < 1:
+        raise InputError(f"target amplitude must be > 0 and alpha_max >= 1, got {target_px} and {alpha_max}.")
+    target = target_px * resolution / 256.0
+    if peak_px <= 1e-6:
+        return float(alpha_max)
+    return float(min(max(target / peak_px, 1.0), alpha_max))
+
+
+def auto_alpha(ref: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | None = None,
+               target_px: float = DEFAULT_TARGET_AMPLITUDE, alpha_max: float = DEFAULT_ALPHA_MAX,
+               flow="dis") -> tuple[float, MotionAmplitude]:
+    """Choose α for ``frames`` ``(T, 3, H, W)`` relative to ``ref`` ``(3, H, W)``.
+
+    Returns:
+        ``(alpha, amplitude)``: the α used and the measured motion.
+    """
+    check_image(ref, "ref")
+    check_frames(frames, "frames")
+    estimator = create_flow(flow) if isinstance(flow, str) else flow
+    flows = torch.cat([estimator(ref[None].expand_as(frames[i:i + 16]), frames[i:i + 16]).float()
+                       for i in range(0, frames.shape[0], 16)])
+    amplitude = measure_amplitude(flows, mask)
+    return choose_alpha(amplitude.peak, target_px, alpha_max, resolution=frames.shape[-1]), amplitude

@@ -1,0 +1,127 @@
+"""Lagrangian motion magnification: estimate flow, move pixels along α × flow.
+
+For each frame ``t`` the flow ``F_t`` from the reference to ``t`` says that reference pixel ``p``
+is at ``p + F_t(p)`` in frame ``t``. The magnified frame puts it at ``p + α F_t(p)`` instead.
+We render by a backward warp of the *current* frame (so its appearance changes and noise are
+kept): output pixel ``q`` comes from ``p`` with ``q = p + α F_t(p)`` (solved by fixed-point
+iteration), and that pixel is found at ``q - (α - 1) F_t(p)`` in frame ``t``.
+
+Occlusion awareness: where the magnified map would fold over itself (its Jacobian determinant
+``det(I + α ∇F)`` falls below a margin) the flow is locally attenuated so that the map stays
+one-to-one; this is what removes the tearing/duplication artefacts of naive warping at large α.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..ops.pyramid import gaussian_blur
+from ..ops.warp import backward_warp
+from ..registry import create_flow
+from .base import Magnifier
+
+
+def alpha_map(alpha, mask: torch.Tensor | None, frames: int, height: int, width: int, device=None) -> torch.Tensor:
+    """Per-pixel magnification ``(T, 1, H, W)``: α inside the mask, 1 outside, blended between.
+
+    Args:
+        alpha: float or ``(T,)`` tensor.
+        mask: ``None``, ``(H, W)`` or ``(T, H, W)`` in [0, 1].
+    """
+    a = torch.as_tensor(alpha, dtype=torch.float32, device=device).reshape(-1, 1, 1, 1)
+    a = a.expand(frames, 1, height, width) if a.shape[0] in (1, frames) else a
+    if mask is None:
+        return a.expand(frames, 1, height, width).clone()
+    m = mask.to(device=device, dtype=torch.float32)
+    m = m.reshape(-1, 1, height, width).expand(frames, 1, height, width)
+    return 1.0 + (a - 1.0) * m
+
+
+def fold_safe_scale(flow: torch.Tensor, alpha_px: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+    """Per-pixel factor in (0, 1] that keeps ``p -> p + alpha * s * flow(p)`` one-to-one.
+
+    The map folds where ``det(I + α ∇F) <= 0``. We find, per pixel, the largest ``s`` with
+    ``det(I + s (α - 1) ∇F) >= margin`` (the current frame already carries one unit of flow)
+    and smooth it so the attenuation has no edges.
+
+    Args:
+        flow: ``(T, 2, H, W)`` pixels.
+        alpha_px: ``(T, 1, H, W)`` per-pixel α.
+    Returns:
+        ``(T, 1, H, W)`` scale in (0, 1].
+    """
+    gx = torch.gradient(flow, dim=3)[0]  # d/dx of (u, v)
+    gy = torch.gradient(flow, dim=2)[0]  # d/dy
+    k = alpha_px - 1.0
+    # det(I + s k J) = 1 + s k tr(J) + (s k)^2 det(J): test a few s values, keep the largest valid.
+    trace = gx[:, :1] + gy[:, 1:]
+    det = gx[:, :1] * gy[:, 1:] - gx[:, 1:] * gy[:, :1]
+    scale = torch.zeros_like(k)
+    for s in torch.linspace(1.0, 0.0, 11):
+        sk = s * k
+        ok = (1 + sk * trace + sk * sk * det) >= margin
+        scale = torch.where((scale == 0) & ok, torch.full_like(scale, float(s)), scale)
+    scale = torch.where(scale == 0, torch.full_like(scale, 0.0), scale)
+    return gaussian_blur(scale, 2.0).clamp(0.0, 1.0)
+
+
+class LagrangianMagnifier(Magnifier):
+    """Classical Lagrangian magnifier: flow from the reference to each frame, warp by α·flow.
+
+    Args:
+        flow: name of a registered flow estimator (``"dis"`` by default: fast and accurate to
+            ~0.1 px), or an estimator instance.
+        flow_smoothing: Gaussian sigma (pixels) applied to the flow before magnifying; flow noise
+            is magnified by α too, so a little smoothing keeps flat regions still.
+        occlusion_aware: attenuate the flow where the magnified map would fold.
+        inverse_iterations: fixed-point iterations for inverting ``p -> p + α F(p)``.
+    """
+
+    name = "lagrangian"
+
+    def __init__(self, flow="dis", flow_smoothing: float = 1.5, occlusion_aware: bool = True,
+                 inverse_iterations: int = 6, device: str | torch.device = "cpu"):
+        self.flow = create_flow(flow) if isinstance(flow, str) else flow
+        self.flow_smoothing = float(flow_smoothing)
+        self.occlusion_aware = bool(occlusion_aware)
+        self.inverse_iterations = int(inverse_iterations)
+        self.device = torch.device(device)
+
+    def estimate_flows(self, ref: torch.Tensor, frames: torch.Tensor, batch: int = 16) -> torch.Tensor:
+        """Flow from ``ref`` ``(3, H, W)`` to every frame of ``frames`` ``(T, 3, H, W)`` -> ``(T, 2, H, W)``."""
+        out = []
+        for start in range(0, frames.shape[0], batch):
+            chunk = frames[start:start + batch]
+            out.append(self.flow(ref[None].expand_as(chunk), chunk).float())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def magnify_with_flow(self, frames: torch.Tensor, flow: torch.Tensor, alpha_px: torch.Tensor) -> torch.Tensor:
+        """Render frames ``(T, 3, H, W)`` whose motion from the reference is ``alpha_px * flow``.
+
+        Args:
+            frames: current frames.
+            flow: ``(T, 2, H, W)`` flow reference -> frame.
+            alpha_px: ``(T, 1, H, W)`` per-pixel α.
+        """
+        if self.flow_smoothing > 0:
+            flow = gaussian_blur(flow, self.flow_smoothing)
+        if self.occlusion_aware:
+            flow = flow * fold_safe_scale(flow, alpha_px)
+        magnified = alpha_px * flow
+        # Solve p = q - α F(p) for the source position p of each output pixel q.
+        displacement = -magnified
+        for _ in range(self.inverse_iterations):
+            displacement = -backward_warp(magnified, displacement)
+        flow_at_p = backward_warp(flow, displacement)
+        # Sample the current frame where reference pixel p sits: p + F(p) = q + displacement + F(p).
+        return backward_warp(frames, displacement + flow_at_p).clamp(0, 1)
+
+    def forward(self, ref, frames, alpha, mask=None):
+        self.validate(ref, frames, alpha, mask)
+        t, _, h, w = frames.shape
+        alpha_px = alpha_map(alpha, mask, t, h, w)
+        if torch.all(alpha_px == 1):
+            return frames.clone()
+        flow = self.estimate_flows(ref, frames)
+        return self.magnify_with_flow(frames, flow, alpha_px)

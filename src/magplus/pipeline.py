@@ -1,0 +1,209 @@
+"""MagPipeline: magnify the driving micro-expression → frozen backbone → de-magnify.
+
+    driving clip ─crop─► MagPlus (α) ─► backbone(source) ─► DeMagPlus (1/α) ─► result
+                                         └──────────── direct transfer (baseline, α = 1)
+
+Every stage works on square face crops (fixed box from the onset frame, so no motion is
+invented); the result can be pasted back into the full source frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .errors import InputError
+from .magnify.alpha import DEFAULT_ALPHA_MAX, DEFAULT_TARGET_AMPLITUDE, MotionAmplitude, auto_alpha
+from .registry import create_backbone, create_magnifier
+from .types import Clip, check_alpha, check_frames, check_image
+
+#: De-magnifier used with each magnifier when none is given.
+DEFAULT_DEMAGNIFIER = {"magplus": "demagplus", "lagrangian": "lagrangian", "eulerian": "eulerian"}
+
+
+@dataclass
+class PipelineResult:
+    """Everything a MagPipeline run produced (all frames ``(T, 3, S, S)`` in [0, 1]).
+
+    Attributes:
+        result: the final clip (MagPlus–DeMagPlus, or direct transfer when ``magnify=False``).
+        direct: direct-transfer baseline (driving → backbone, no magnification), if computed.
+        source: source face crop ``(3, S, S)``.
+        driving: driving face crops.
+        magnified_driving: driving crops magnified by ``alpha``.
+        generated_macro: backbone output on the magnified driving clip (before de-magnifying).
+        alpha: magnification factor used (1.0 when not magnifying).
+        amplitude: measured driving motion (when α was chosen automatically).
+        pasted: ``result`` pasted back into the full source image ``(T, 3, H, W)`` if asked.
+        fps: frame rate of the driving clip.
+        timings: seconds per stage.
+        boxes: face boxes (``"source"``, ``"driving"``) used for cropping.
+    """
+
+    result: torch.Tensor
+    source: torch.Tensor
+    driving: torch.Tensor
+    alpha: float
+    fps: float
+    direct: torch.Tensor | None = None
+    magnified_driving: torch.Tensor | None = None
+    generated_macro: torch.Tensor | None = None
+    amplitude: MotionAmplitude | None = None
+    pasted: torch.Tensor | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    boxes: dict[str, Any] = field(default_factory=dict)
+
+
+class _Stopwatch:
+    def __init__(self, timings: dict[str, float], name: str):
+        self.timings, self.name = timings, name
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+class MagPipeline:
+    """The MagPlus pipeline around a frozen animation backbone.
+
+    Args:
+        backbone: registered name (see :func:`magplus.list_backbones`) or an instance.
+        magnifier: registered magnifier name or instance (α > 1).
+        demagnifier: registered name or instance used with 1/α; defaults to the magnifier's pair.
+        alpha: ``"auto"`` (lift the driving motion to ``target_amplitude``) or a number ≥ 1.
+        target_amplitude: macro amplitude in pixels at a 256-px crop for automatic α.
+        alpha_max: upper bound of automatic α.
+        resolution: square crop size.
+        magnify: False runs the direct-transfer baseline only.
+        compute_direct: also run the direct-transfer baseline next to MagPlus.
+        relative: relative (True) or absolute backbone motion.
+        crop: crop faces from the inputs (False: inputs already are aligned face crops).
+        crop_margin: face-box enlargement (None: the face module's default).
+        face_mask: restrict (de-)magnification to the face region.
+        paste_back: paste the result back into the full source image.
+        backbone_kwargs: arguments for the backbone factory (checkpoints, ...).
+        progress: show progress bars.
+    """
+
+    def __init__(self, backbone: Any = "landmark-warp", magnifier: Any = "lagrangian", demagnifier: Any = None,
+                 alpha: float | str = "auto", target_amplitude: float = DEFAULT_TARGET_AMPLITUDE,
+                 alpha_max: float = DEFAULT_ALPHA_MAX, resolution: int = 256, magnify: bool = True,
+                 compute_direct: bool = False, relative: bool = True, crop: bool = True,
+                 crop_margin: float | None = None, face_mask: bool = True, paste_back: bool = False,
+                 backbone_kwargs: dict[str, Any] | None = None, progress: bool = True):
+        if alpha != "auto":
+            check_alpha(alpha)
+            if float(alpha) < 1:
+                raise InputError(f"alpha must be 'auto' or >= 1 (the pipeline de-magnifies by 1/alpha itself), got {alpha}.")
+        if resolution < 32:
+            raise InputError(f"resolution must be >= 32 pixels, got {resolution}.")
+        self.backbone = create_backbone(backbone, **(backbone_kwargs or {})) if isinstance(backbone, str) else backbone
+        self.magnifier = create_magnifier(magnifier) if isinstance(magnifier, str) else magnifier
+        if demagnifier is None:
+            demagnifier = DEFAULT_DEMAGNIFIER.get(magnifier, magnifier) if isinstance(magnifier, str) else magnifier
+        self.demagnifier = create_magnifier(demagnifier) if isinstance(demagnifier, str) else demagnifier
+        self.alpha = alpha
+        self.target_amplitude = float(target_amplitude)
+        self.alpha_max = float(alpha_max)
+        self.resolution = int(resolution)
+        self.magnify = bool(magnify)
+        self.compute_direct = bool(compute_direct)
+        self.relative = bool(relative)
+        self.crop = bool(crop)
+        self.crop_margin = crop_margin
+        self.face_mask = bool(face_mask)
+        self.paste_back = bool(paste_back)
+        self.progress = bool(progress)
+
+    # -- stages -------------------------------------------------------------------------------
+    def crop_faces(self, image_or_frames: torch.Tensor, what: str):
+        """Crop ``(T, 3, H, W)`` around the face of frame 0 -> ``(crops, box, landmarks_in_crop)``."""
+        from .face.crop import FaceBox, crop, crop_landmarks
+        from .face.landmarks import detect_landmarks
+
+        landmarks = detect_landmarks(image_or_frames[0])
+        if not self.crop:
+            resized = resize_frames(image_or_frames, self.resolution)
+            scale = self.resolution / max(image_or_frames.shape[-2:])
+            return resized, None, landmarks * scale
+        kwargs = {} if self.crop_margin is None else {"margin": self.crop_margin}
+        box = FaceBox.from_landmarks(landmarks, image_size=tuple(image_or_frames.shape[-2:]), **kwargs)
+        return crop(image_or_frames, box, self.resolution), box, crop_landmarks(landmarks, box, self.resolution)
+
+    def mask_for(self, landmarks) -> torch.Tensor | None:
+        """Soft face mask ``(S, S)`` from crop landmarks, or None when masking is off."""
+        if not self.face_mask:
+            return None
+        from .face.regions import region_masks
+
+        return region_masks(landmarks, size=(self.resolution, self.resolution))["face"]
+
+    def transfer(self, source_state: Any, driving: torch.Tensor, label: str) -> torch.Tensor:
+        """Run the backbone on prepared source + driving crops, with a progress bar."""
+        from tqdm.auto import tqdm
+
+        with tqdm(total=driving.shape[0], desc=f"backbone ({label})", unit="frame", disable=not self.progress,
+                  leave=False) as bar:
+            motion = self.backbone.extract_motion(driving)
+            return self.backbone.render(source_state, motion, None, relative=self.relative, progress=bar.update)
+
+    # -- main entry ---------------------------------------------------------------------------
+    def __call__(self, source_img: torch.Tensor, driving: Clip | torch.Tensor, fps: float | None = None) -> PipelineResult:
+        """Animate ``source_img`` ``(3, H, W)`` with a driving clip ``(T, 3, H', W')`` (or a Clip)."""
+        frames = driving.frames if isinstance(driving, Clip) else driving
+        fps = float(fps or (driving.fps if isinstance(driving, Clip) else 30.0))
+        check_image(source_img, "source_img")
+        check_frames(frames, "driving", min_frames=2)
+        timings: dict[str, float] = {}
+        with _Stopwatch(timings, "crop"):
+            source, source_box, source_lm = self.crop_faces(source_img[None], "source")
+            driving_crop, driving_box, driving_lm = self.crop_faces(frames, "driving")
+            source = source[0]
+        with _Stopwatch(timings, "backbone_prepare"):
+            source_state = self.backbone.prepare_source(source)
+        out = PipelineResult(result=driving_crop, source=source, driving=driving_crop, alpha=1.0, fps=fps,
+                             timings=timings, boxes={"source": source_box, "driving": driving_box})
+        if self.compute_direct or not self.magnify:
+            with _Stopwatch(timings, "backbone_direct"):
+                out.direct = self.transfer(source_state, driving_crop, "direct")
+            out.result = out.direct
+        if not self.magnify:
+            return self._finish(out, source_img)
+        with _Stopwatch(timings, "alpha"):
+            mask = self.mask_for(driving_lm)
+            if self.alpha == "auto":
+                out.alpha, out.amplitude = auto_alpha(driving_crop[0], driving_crop, mask, self.target_amplitude,
+                                                      self.alpha_max)
+            else:
+                out.alpha = float(self.alpha)
+        with _Stopwatch(timings, "magnify"):
+            out.magnified_driving = self.magnifier(driving_crop[0], driving_crop, out.alpha, mask)
+        with _Stopwatch(timings, "backbone_magnified"):
+            out.generated_macro = self.transfer(source_state, out.magnified_driving, "magnified")
+        with _Stopwatch(timings, "demagnify"):
+            source_mask = self.mask_for(source_lm)
+            out.result = self.demagnifier(out.generated_macro[0], out.generated_macro, 1.0 / out.alpha, source_mask)
+        return self._finish(out, source_img)
+
+    def _finish(self, out: PipelineResult, source_img: torch.Tensor) -> PipelineResult:
+        if self.paste_back and out.boxes.get("source") is not None:
+            from .face.crop import paste_back
+
+            with _Stopwatch(out.timings, "paste_back"):
+                full = source_img[None].expand(out.result.shape[0], -1, -1, -1)
+                out.pasted = paste_back(full, out.result, out.boxes["source"])
+        return out
+
+
+def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``(T, 3, H, W)`` to ``(T, 3, size, size)`` (antialiased when shrinking)."""
+    if frames.shape[-2:] == (size, size):
+        return frames
+    shrink = max(frames.shape[-2:]) > size
+    return F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink).clamp(0, 1)
