@@ -165,3 +165,27 @@ class FSRTConfig:
 VOX256 = FSRTConfig()
 #: The published two-source model (``vox256_2Source``): same architecture, two source images.
 VOX256_2SOURCE = FSRTConfig(num_sources=2)
+
+
+#: Named presets accepted wherever a config is expected.
+PRESETS = {"vox256": VOX256, "vox256_2source": VOX256_2SOURCE}
+
+
+def resolve_config(config: "FSRTConfig | Mapping[str, Any] | str | None", checkpoint_name: str = "") -> FSRTConfig:
+    """An :class:`FSRTConfig` from a config, a dict of its fields, a preset name, or None.
+
+    None picks the preset from the checkpoint file name: ``vox256_2Source.pt`` -> two sources,
+    anything else -> :data:`VOX256`.
+    """
+    if config is None:
+        return VOX256_2SOURCE if "2source" in checkpoint_name.lower() else VOX256
+    if isinstance(config, FSRTConfig):
+        return config
+    if isinstance(config, str):
+        key = config.strip().lower()
+        if key not in PRESETS:
+            raise InputError(f"unknown FSRT config {config!r}; use one of {sorted(PRESETS)} or an FSRTConfig.")
+        return PRESETS[key]
+    if isinstance(config, Mapping):
+        return FSRTConfig.from_dict(config)
+    raise InputError(f"config must be an FSRTConfig, a dict, a preset name or None, got a {type(config).__name__}.")

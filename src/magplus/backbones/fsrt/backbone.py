@@ -1,0 +1,165 @@
+"""FSRT as a magplus :class:`AnimationBackbone` (official vox256 checkpoints required)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ...errors import InputError
+from ...types import check_frames, check_shape
+from ..base import AnimationBackbone
+from .config import FSRTConfig, resolve_config
+from .loading import CheckpointLike, missing_weights_error, read_kp_checkpoint, read_model_checkpoint
+from .model import FSRTModel, SourceEncoding
+from .motion import best_reference_frame, relative_keypoints
+
+
+@dataclass
+class FSRTMotion:
+    """Motion of driving frames: keypoints ``(T, K, 2)`` in [-1, 1] and expression vectors ``(T, E)``."""
+
+    keypoints: torch.Tensor
+    expression: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def __getitem__(self, index: int) -> "FSRTMotion":
+        """The motion of one frame (kept as a length-1 sequence)."""
+        return FSRTMotion(self.keypoints[index:index + 1], self.expression[index:index + 1])
+
+
+def _check_square(image: torch.Tensor, name: str) -> None:
+    if image.shape[-1] != image.shape[-2]:
+        raise InputError(f"{name} must be square (FSRT works on square face crops), got {tuple(image.shape[-2:])}; crop it first.")
+
+
+class FSRTBackbone(AnimationBackbone):
+    """Facial Scene Representation Transformer (Rochow et al., CVPR 2024), clean-room re-implementation.
+
+    Args:
+        checkpoint: ``vox256.pt`` (or ``vox256_2Source.pt``, or their ``.safetensors``
+            conversion, or an in-memory ``{"encoder", "decoder", "expression_encoder"}`` dict).
+        kp_checkpoint: ``kp_detector.pt`` (path, ``.safetensors`` or state dict).
+        config: :class:`FSRTConfig`, a dict of its fields, ``"vox256"`` / ``"vox256_2source"``,
+            or None (chosen from the checkpoint file name).
+        device: torch device.
+        chunk_size: query pixels decoded at once; bounds memory (the result does not depend on it).
+        render_size: decode on a coarser ``render_size`` x ``render_size`` pixel grid and upsample
+            bilinearly to the source size (about (size/render_size)^2 times faster; approximate).
+            None decodes every pixel, as upstream.
+        relative: default motion mode: keypoints relative to a reference driving frame.
+        find_best_frame: use the driving frame whose MediaPipe face shape best matches the source
+            as the reference (the official ``--find_best_frame``); needs MediaPipe.
+        adapt_scale: scale relative motion by the keypoint-hull size ratio (official ``--adapt_scale``,
+            used in the official README command).
+        strict: strict checkpoint loading (any missing/unexpected/wrong-shape key raises).
+        show_progress: show a tqdm bar while rendering.
+
+    Raises:
+        WeightsError: a checkpoint is missing or unreadable. CheckpointMismatchError: keys differ.
+    """
+
+    name = "fsrt"
+    resolution = 256
+    needs_weights = True
+
+    def __init__(self, checkpoint: CheckpointLike | None = None, kp_checkpoint: CheckpointLike | None = None,
+                 config: FSRTConfig | Mapping[str, Any] | str | None = None, device: str | torch.device = "cpu",
+                 chunk_size: int | None = 8192, render_size: int | None = None, relative: bool = True,
+                 find_best_frame: bool = False, adapt_scale: bool = True, strict: bool = True,
+                 show_progress: bool = True):
+        if checkpoint is None or kp_checkpoint is None:
+            raise missing_weights_error("the model checkpoint" if checkpoint is None else "the keypoint-detector checkpoint")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
+            raise InputError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
+        if render_size is not None and (not isinstance(render_size, int) or render_size < 8):
+            raise InputError(f"render_size must be an integer >= 8 or None, got {render_size!r}.")
+        name = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else ""
+        self.config = resolve_config(config, os.path.basename(name))
+        self.model = FSRTModel(self.config).eval()
+        self.load_reports = self.model.load_official(read_kp_checkpoint(kp_checkpoint),
+                                                     read_model_checkpoint(checkpoint), strict=strict)
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.chunk_size, self.render_size = chunk_size, render_size
+        self.relative, self.find_best_frame, self.adapt_scale = relative, find_best_frame, adapt_scale
+        self.show_progress = show_progress
+
+    def to(self, device: str | torch.device) -> "FSRTBackbone":
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    def prepare_source(self, source_img: torch.Tensor) -> SourceEncoding:
+        """Encode the source face once: ``(3, H, W)``, or ``(N, 3, H, W)`` for several sources."""
+        images = source_img[None] if source_img.ndim == 3 else source_img
+        check_frames(images, "source_img")
+        _check_square(images, "source_img")
+        with torch.inference_mode():
+            return self.model.encode_source(images.to(self.device, torch.float32))
+
+    def extract_motion(self, frames: torch.Tensor) -> FSRTMotion:
+        """Keypoints and expression vectors of driving frames ``(T, 3, H, W)``."""
+        check_frames(frames, "frames")
+        _check_square(frames, "frames")
+        with torch.inference_mode():
+            keypoints, expression = self.model.keypoints_and_expression(frames.to(self.device, torch.float32))
+        return FSRTMotion(keypoints, expression)
+
+    def target_keypoints(self, source: SourceEncoding, motion: FSRTMotion, reference: FSRTMotion | None,
+                         relative: bool) -> torch.Tensor:
+        """Keypoints ``(T, K, 2)`` to render: driving ones, or source + driving motion since ``reference``."""
+        if not relative:
+            return motion.keypoints
+        reference = reference if reference is not None else motion[0]
+        check_shape(reference.keypoints, [1, self.config.num_kp, 2], "reference.keypoints")
+        return relative_keypoints(source.keypoints[0], motion.keypoints, reference.keypoints[0], self.adapt_scale)
+
+    def render(self, source: SourceEncoding, motion: FSRTMotion, reference: FSRTMotion | None = None,
+               relative: bool | None = None, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Render frames ``(T, 3, H, W)`` in [0, 1] (decoder output clamped, as the official demo does).
+
+        ``relative=None`` uses the constructor's setting; expression vectors always come from the
+        driving frames.
+        """
+        if not isinstance(source, SourceEncoding) or not isinstance(motion, FSRTMotion):
+            raise InputError("render needs the results of prepare_source and extract_motion of this backbone.")
+        relative = self.relative if relative is None else relative
+        keypoints = self.target_keypoints(source, motion, reference, relative)
+        grid = (self.render_size, self.render_size) if self.render_size else source.size
+        frames = []
+        with torch.inference_mode():
+            for index in tqdm(range(len(motion)), desc="FSRT", unit="frame", leave=False,
+                              disable=not self.show_progress or None):
+                rgb = self.model.decode(source, keypoints[index], motion.expression[index], grid, self.chunk_size)
+                if grid != source.size:
+                    rgb = F.interpolate(rgb[None], size=source.size, mode="bilinear", align_corners=False)[0]
+                frames.append(rgb.clamp(0.0, 1.0))
+                if progress is not None:
+                    progress(1)
+        return torch.stack(frames).cpu()
+
+    def animate(self, source_img: torch.Tensor, driving_frames: torch.Tensor, relative: bool | None = None,
+                progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Animate ``source_img`` ``(3, H, W)`` with ``driving_frames`` ``(T, 3, H, W)`` -> ``(T, 3, H, W)``.
+
+        With ``find_best_frame`` (and relative motion) the reference is the driving frame that best
+        matches the source's face shape instead of the first frame.
+        """
+        relative = self.relative if relative is None else relative
+        source = self.prepare_source(source_img)
+        motion = self.extract_motion(driving_frames)
+        reference = None
+        if relative and self.find_best_frame:
+            from ...face.landmarks import detect_landmarks, detect_landmarks_batch
+
+            first_source = source_img if source_img.ndim == 3 else source_img[0]
+            index = best_reference_frame(detect_landmarks(first_source), detect_landmarks_batch(driving_frames))
+            reference = motion[index]
+        return self.render(source, motion, reference, relative=relative, progress=progress)
