@@ -1,0 +1,145 @@
+"""``MetaPortraitBackbone``: the re-implemented MetaPortrait base model behind magplus's interface.
+
+Two ways to feed it (see docs/metaportrait.md):
+
+* official files (the paper's setting): ``landmarks=DIR`` holds the official per-frame 669-point
+  landmark files (and ``src_<k>_ldmk.npy``), ``identity=FILE`` the ``src_<k>_id.npy`` embedding.
+  These are produced by non-public models for specific frames, so :meth:`extract_motion` returns
+  the file landmarks and only checks that their count matches the driving frames;
+* APPROXIMATION (any video, offline): landmarks from MediaPipe mapped onto part of the 669-point
+  topology (:mod:`.approx`) and a zero identity embedding unless ``identity`` is given. A warning
+  says so at construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...errors import InputError, ShapeError
+from ...types import check_frames, check_image
+from ..base import AnimationBackbone
+from .approx import mediapipe_to_dense, warn_approximation
+from .checkpoint import load_generator
+from .files import OfficialLandmarks, find_official_landmarks, load_identity
+from .generator import GAZE_ROWS, MetaPortraitConfig
+from .lines import check_dense, draw_line_image, mouth_mask, select_sparse
+
+SIZE = 256
+
+
+@dataclass
+class MetaPortraitSource:
+    """Encoded source: ``image`` ``(1, 3, 256, 256)``, ``dense`` ``(669, 2)`` in [0, 1], ``line`` ``(1, 3, 256, 256)``."""
+
+    image: torch.Tensor
+    dense: np.ndarray
+    line: torch.Tensor
+
+
+class MetaPortraitBackbone(AnimationBackbone):
+    """MetaPortrait base 256 model (official ``ckpt_base.pth.tar``), re-implemented in PyTorch.
+
+    Args:
+        checkpoint: official ``ckpt_base.pth.tar`` or its converted ``.safetensors``.
+        landmarks: folder of official dense landmarks (see :mod:`.files`); None -> MediaPipe approximation.
+        identity: official ``src_<k>_id.npy``; None -> the one beside the official source landmarks,
+            else a zero embedding (approximation).
+        device: torch device.
+        config: generator widths (default: the official model).
+        strict: strict checkpoint loading.
+    """
+
+    name = "metaportrait"
+    resolution = SIZE
+    needs_weights = True
+
+    def __init__(self, checkpoint: str | Path | None = None, landmarks: str | Path | None = None,
+                 identity: str | Path | None = None, device: str | torch.device = "cpu",
+                 config: MetaPortraitConfig | None = None, strict: bool = True):
+        self.config = config or MetaPortraitConfig()
+        self.device = torch.device(device)
+        self.generator = load_generator(checkpoint, self.config, self.device, strict)
+        self.official: OfficialLandmarks | None = find_official_landmarks(landmarks) if landmarks else None
+        identity_file = identity or (self.official.identity_file if self.official else None)
+        if identity_file is not None:
+            self.identity = load_identity(identity_file, self.config.id_dim)
+        else:
+            self.identity = torch.zeros(1, self.config.id_dim)
+        self.approximate = self.official is None or identity_file is None
+        if self.approximate:
+            warn_approximation()
+
+    def to(self, device: str | torch.device) -> "MetaPortraitBackbone":
+        self.device = torch.device(device)
+        self.generator.to(self.device)
+        return self
+
+    def _mediapipe_dense(self, frames: torch.Tensor) -> np.ndarray:
+        from ...face.landmarks import track_landmarks
+
+        height, width = frames.shape[-2:]
+        tracks = track_landmarks(frames)
+        return np.stack([mediapipe_to_dense(points, width, height) for points in tracks])
+
+    def prepare_source(self, source_img: torch.Tensor) -> MetaPortraitSource:
+        """Resize the source ``(3, H, W)`` to 256x256 and get its dense landmarks and line image."""
+        check_image(source_img, "source_img")
+        image = F.interpolate(source_img[None].float(), size=(SIZE, SIZE), mode="bicubic",
+                              align_corners=False, antialias=True).clamp(0, 1)
+        if self.official is not None and self.official.source is not None:
+            dense = self.official.source
+        else:
+            from ...face.landmarks import detect_landmarks
+
+            height, width = source_img.shape[-2:]
+            dense = mediapipe_to_dense(detect_landmarks(source_img), width, height)
+        return MetaPortraitSource(image=image, dense=dense, line=draw_line_image(dense, SIZE)[None])
+
+    def extract_motion(self, frames: torch.Tensor) -> np.ndarray:
+        """Dense landmarks ``(T, 669, 2)`` in [0, 1] of the driving frames ``(T, 3, H, W)``."""
+        check_frames(frames, "frames")
+        if self.official is None:
+            return self._mediapipe_dense(frames)
+        if len(self.official.driving) != frames.shape[0]:
+            raise ShapeError(
+                f"the landmarks folder has {len(self.official.driving)} frame files but {frames.shape[0]} driving "
+                "frames were given; official landmarks only fit the frames they were extracted from."
+            )
+        return self.official.driving
+
+    @torch.no_grad()
+    def render_frame(self, source: MetaPortraitSource, dense: np.ndarray) -> torch.Tensor:
+        """One frame from driving dense landmarks ``(669, 2)`` -> ``(3, 256, 256)`` in [0, 1]."""
+        sparse = select_sparse(dense)
+        device = self.device
+        driving_line = draw_line_image(dense, SIZE)[None].to(device)
+        gaze = torch.from_numpy(np.ascontiguousarray(sparse[GAZE_ROWS]))[None].to(device)
+        out = self.generator(source.image.to(device), source.line.to(device), driving_line, gaze,
+                             self.identity.to(device), mouth_mask(sparse, SIZE)[None].to(device))
+        # The official inference saves clip(255 * prediction): negative tanh values become black.
+        return out["prediction"][0].clamp(0, 1).cpu()
+
+    def render(self, source: Any, motion: Any, reference: Any | None = None, relative: bool = True,
+               progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Render every driving frame. ``relative``: source landmarks + (frame - reference) displacement
+        (a magplus addition; the official code uses the driving landmarks as they are, i.e. ``relative=False``)."""
+        if not isinstance(source, MetaPortraitSource):
+            raise InputError("source must come from MetaPortraitBackbone.prepare_source; call it on the source image first.")
+        motion = check_dense(motion, "motion", allow_missing=True)
+        if motion.ndim == 2:
+            motion = motion[None]
+        if relative:
+            base = motion[0] if reference is None else check_dense(reference, "reference", allow_missing=True)
+            motion = source.dense[None] + (motion - base)
+        frames = []
+        for dense in motion:
+            frames.append(self.render_frame(source, dense))
+            if progress is not None:
+                progress(1)
+        return torch.stack(frames)
