@@ -209,6 +209,11 @@ def _shared_image_landmarker(max_faces: int, min_detection_confidence: float) ->
     return FaceLandmarker(video=False, max_faces=max_faces, min_detection_confidence=min_detection_confidence)
 
 
+def shared_landmarker(max_faces: int = 4, min_detection_confidence: float = 0.5) -> FaceLandmarker:
+    """The process-wide image-mode :class:`FaceLandmarker` for these settings (built once)."""
+    return _shared_image_landmarker(int(max_faces), float(min_detection_confidence))
+
+
 def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: float = 0.5) -> np.ndarray:
     """Landmarks of the largest face in one image.
 
@@ -225,8 +230,7 @@ def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: f
         NoFaceError: no face in the image. ShapeError: wrong image type/shape.
         DependencyError: MediaPipe is missing.
     """
-    landmarker = _shared_image_landmarker(int(max_faces), float(min_detection_confidence))
-    return landmarker.detect(image)
+    return shared_landmarker(max_faces, min_detection_confidence).detect(image)
 
 
 def _clip_frames(frames: Any) -> np.ndarray:
@@ -284,7 +288,7 @@ def detect_landmarks_batch(frames: Any, max_faces: int = 4, min_detection_confid
         ``(T, 478, 2)`` float32. Raises NoFaceError with ``frame_index`` set.
     """
     clip = _clip_frames(frames)
-    landmarker = _shared_image_landmarker(int(max_faces), float(min_detection_confidence))
+    landmarker = shared_landmarker(max_faces, min_detection_confidence)
     out = np.empty((clip.shape[0], NUM_FACE_LANDMARKS, 2), dtype=np.float32)
     for index in range(clip.shape[0]):
         out[index] = landmarker.detect(clip[index], what=f"frame {index} of the batch", frame_index=index)
