@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ...errors import InputError
+from ...errors import InputError, ShapeError
 from ...types import check_frames, check_shape
 from ..base import AnimationBackbone
 from .config import FSRTConfig, resolve_config
@@ -36,7 +36,7 @@ class FSRTMotion:
 
 def _check_square(image: torch.Tensor, name: str) -> None:
     if image.shape[-1] != image.shape[-2]:
-        raise InputError(f"{name} must be square (FSRT works on square face crops), got {tuple(image.shape[-2:])}; crop it first.")
+        raise ShapeError(f"{name} must be square (FSRT works on square face crops), got {tuple(image.shape[-2:])}; crop it first.")
 
 
 class FSRTBackbone(AnimationBackbone):
