@@ -37,7 +37,8 @@ def test_line_image_draws_each_edge_in_its_colour():
     column = image[:, 120:136, 130]
     assert int(column.sum(0).argmax()) == 128 - 120
     expected = torch.tensor(edge_palette()[0], dtype=torch.float32) / 255
-    assert torch.allclose(column.sum(1), expected, rtol=0.15, atol=1e-6)
+    drawn = column.sum(1)  # anti-aliasing changes the brightness, not the hue
+    assert torch.allclose(drawn / drawn.max(), expected / expected.max(), atol=0.02)
     assert image[:, :100].abs().sum() == 0  # nothing drawn far from the line
 
 
