@@ -78,7 +78,7 @@ class FaceBox:
         size = float(margin) * extent
         x0, y0 = centre - size / 2
         if image_size is not None:
-            height, width = _check_size(image_size, "image_size")
+            height, width = check_image_size(image_size, "image_size")
             x0 = _fit(x0, size, width)
             y0 = _fit(y0, size, height)
         return cls(float(x0), float(y0), size)
@@ -101,11 +101,12 @@ def _fit(start: float, size: float, limit: int) -> float:
     return min(max(start, 0.0), limit - size)
 
 
-def _check_size(size: Any, name: str) -> tuple[int, int]:
+def check_image_size(size: Any, name: str = "size") -> tuple[int, int]:
+    """``(H, W)`` as two positive ints, or an InputError naming ``name``."""
     try:
         height, width = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be (H, W), got {size!r}.") from None
+        raise InputError(f"{name} must be the image size (H, W), got {size!r}.") from None
     if height < 1 or width < 1:
         raise InputError(f"{name} must be positive (H, W), got {size!r}.")
     return height, width

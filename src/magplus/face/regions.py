@@ -34,6 +34,7 @@ import torch
 
 from ..errors import InputError
 from ..types import NUM_FACE_LANDMARKS, check_landmarks
+from .crop import check_image_size
 from .mesh import CHIN_TIP, FOREHEAD_TOP, NOSE_TIP, mesh_groups
 
 #: AU number -> region name. Beyond the AUs of the micro-expression datasets (DOMAIN.md §1) a few
@@ -178,12 +179,7 @@ def _check_inputs(landmarks: Any, size: Any, soften: float, grow: float) -> tupl
     points = points.astype(np.float64)
     if not np.isfinite(points).all():
         raise InputError("landmarks contain NaN or infinite values; pass the landmarks of a detected face.")
-    try:
-        height, width = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise InputError(f"size must be the image size (H, W), got {size!r}.") from None
-    if height < 1 or width < 1:
-        raise InputError(f"size must be positive (H, W), got {size!r}.")
+    height, width = check_image_size(size, "size")
     for name, value in (("soften", soften), ("grow", grow)):
         if not 0.0 <= float(value) <= 0.5:
             raise InputError(f"{name} must lie in [0, 0.5] (fraction of the face height), got {value}.")
