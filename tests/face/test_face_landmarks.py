@@ -71,3 +71,19 @@ def test_track_still_clip_and_missing_frame(astronaut, astronaut_landmarks):
     with pytest.raises(NoFaceError, match="frame 1 of the clip") as info:
         track_landmarks(broken)
     assert info.value.frame_index == 1
+
+
+def test_stderr_filter_drops_noise_keeps_errors(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from magplus.face.landmarks import _filtered_stderr
+
+    log = open(tmp_path / "stderr.txt", "w+b")  # noqa: SIM115 (closed below)
+    monkeypatch.setattr(sys, "stderr", log)
+    with _filtered_stderr():
+        os.write(log.fileno(), b"W0000 00:00:1 x.cc:1] routine warning\nINFO: Created TensorFlow Lite delegate\n")
+        os.write(log.fileno(), b"E0000 00:00:1 x.cc:2] a real error\nplain text\n")
+    log.seek(0)
+    assert log.read() == b"E0000 00:00:1 x.cc:2] a real error\nplain text\n"
+    log.close()

@@ -121,6 +121,9 @@ class FaceLandmarker:
         min_detection_confidence / min_tracking_confidence: MediaPipe's thresholds in (0, 1].
         quiet: drop MediaPipe's routine C++ INFO/WARNING lines from stderr (errors still show).
 
+    Not thread-safe: MediaPipe graphs and the stderr filter are per process; use one landmarker
+    per thread (or a lock).
+
     Example:
         >>> with FaceLandmarker() as marker:  # doctest: +SKIP
         ...     points = marker.detect(image)  # (478, 2) float32 pixel (x, y)
