@@ -1,0 +1,193 @@
+"""The network behind MagPlus and DeMagPlus: a small motion-field predictor with a warp head.
+
+Design (see ``src/magplus/weights/magplus.md`` for the reasoning and the ablation):
+
+* A shared encoder maps a frame to features at 1/2 and 1/4 resolution. The reference frame is
+  encoded once per clip and reused for every frame (the costliest part is not repeated).
+* A fusion trunk at 1/4 resolution sees ``[feat(I0), feat(It), feat(It) - feat(I0), code(α)]``;
+  a decoder brings it to 1/2 resolution with a skip connection.
+* The head predicts a unit displacement field ``u`` (pixels, full resolution after bilinear
+  up-sampling) and a colour residual ``r``. The output is
+
+      Î = backward_warp(It, (α - 1) · u) + tanh(log α) · r
+
+  so α = 1 is the identity *by construction* (both scales vanish), and the motion grows
+  linearly with α to first order, as magnification requires. Warping the current frame keeps
+  its texture sharp; a network that re-synthesises RGB through a sigmoid (FlowMag) blurs fine
+  detail. The α code still enters the trunk so that the field can adapt to α (occlusions,
+  saturation of large motions).
+
+α code: ``sin(2π·a/λ_k)`` for 32 wavelengths log-spaced in ``[2^-3, 2^7]`` (FlowMag), evaluated
+per pixel. For the de-magnifier (α < 1) the same code is applied to ``a = 1/α`` — the amount of
+attenuation — so both networks see codes in the same numeric range; ``log_alpha_code`` selects it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..ops.warp import backward_warp
+
+#: Number of sinusoids in the α code and the range of their wavelengths (FlowMag).
+CODE_SIZE = 32
+WAVELENGTHS = torch.logspace(-3, 7, CODE_SIZE, base=2.0)
+
+
+@dataclass
+class MagNetConfig:
+    """Constructor arguments of :class:`MagNet`; saved with the weights so a file rebuilds its model.
+
+    Attributes:
+        width: channels at 1/2 resolution (1/4 resolution uses ``2 * width``).
+        blocks: residual blocks in the 1/4-resolution trunk.
+        invert_code: code ``1/α`` instead of ``α`` (the de-magnifier, α < 1).
+        residual: predict a colour residual besides the displacement field (ablation switch).
+    """
+
+    width: int = 16
+    blocks: int = 2
+    invert_code: bool = False
+    residual: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def alpha_code(alpha_map: torch.Tensor, invert: bool = False) -> torch.Tensor:
+    """Sinusoidal α code per pixel.
+
+    Args:
+        alpha_map: ``(B, 1, h, w)`` α > 0.
+        invert: code ``1/α`` (de-magnifier).
+
+    Returns:
+        ``(B, 32, h, w)`` values in [-1, 1].
+    """
+    value = 1.0 / alpha_map if invert else alpha_map
+    lam = WAVELENGTHS.to(alpha_map.device, alpha_map.dtype).view(1, -1, 1, 1)
+    return torch.sin(2.0 * math.pi * value / lam)
+
+
+def _conv(cin: int, cout: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2), nn.LeakyReLU(0.1, inplace=True))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(channels, channels, 3, 1, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x + self.body(x), 0.1)
+
+
+class Encoder(nn.Module):
+    """Frame ``(B, 3, H, W)`` -> features at 1/4 resolution ``(B, 2c, H/4, W/4)``.
+
+    A 4x4 space-to-depth rearrangement feeds every full-resolution pixel to the first
+    convolution, so sub-pixel detail reaches the features although all the work happens at
+    1/4 resolution or below (the cheapest way found to keep both accuracy and speed).
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.layers = nn.Sequential(nn.PixelUnshuffle(4), _conv(48, 2 * width), _conv(2 * width, 2 * width))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        # Centre the input so that a flat grey image gives small activations.
+        return self.layers(image - 0.5)
+
+
+class MagNet(nn.Module):
+    """Predicts ``Î`` from a reference, a frame and a per-pixel α (see the module docstring).
+
+    Resolutions: encoder at 1/4, a trunk at 1/8 for reach (large de-magnified motions), fusion
+    and the head at 1/4, the field up-sampled to full size. Input sizes must be multiples of 8.
+    """
+
+    def __init__(self, config: MagNetConfig | None = None):
+        super().__init__()
+        self.config = config or MagNetConfig()
+        c = self.config.width
+        self.encoder = Encoder(c)
+        # The fusion is a 1x1 convolution over [feat(I0), feat(It), code(α)], written as a sum of
+        # three projections: the reference term is computed once per clip and a scalar α's code
+        # costs nothing per pixel. (A feat(It) - feat(I0) input would be redundant for a 1x1 conv.)
+        self.project_ref = nn.Conv2d(2 * c, 2 * c, 1)
+        self.project_frame = nn.Conv2d(2 * c, 2 * c, 1, bias=False)
+        self.project_code = nn.Conv2d(CODE_SIZE, 2 * c, 1, bias=False)
+        self.down = _conv(2 * c, 3 * c, 2)
+        self.trunk = nn.Sequential(*[_ResBlock(3 * c) for _ in range(self.config.blocks)])
+        self.merge = nn.Sequential(_conv(3 * c + 2 * c, 2 * c, kernel=1), _conv(2 * c, 2 * c))
+        self.head = nn.Conv2d(2 * c, 5 if self.config.residual else 2, 3, 1, 1)
+        # Start from the identity: zero field and zero residual.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """Reference term ``(B, 2c, H/4, W/4)`` of ``image`` ``(B, 3, H, W)``; compute once per clip."""
+        return self.project_ref(self.encoder(image))
+
+    def predict(
+        self, ref_feats: torch.Tensor, frame: torch.Tensor, alpha_map: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit displacement ``u`` ``(B, 2, H, W)`` in pixels and residual ``r`` ``(B, 3, H, W)``.
+
+        ``ref_feats`` (from :meth:`encode`) may have batch 1 (shared reference); it is broadcast.
+        ``alpha_map`` is ``(B, 1, H, W)`` or ``(B, 1, 1, 1)``.
+        """
+        h, w = frame.shape[-2:]
+        feats = self.project_frame(self.encoder(frame))
+        size = feats.shape[-2:]
+        if alpha_map.shape[-2:] != (1, 1):
+            alpha_map = F.interpolate(alpha_map, size=size, mode="area")
+        x = F.leaky_relu(feats + ref_feats + self.project_code(alpha_code(alpha_map, self.config.invert_code)), 0.1)
+        deep = self.trunk(self.down(x))  # B x 3c x H/8 x W/8
+        deep = F.interpolate(deep, size=size, mode="bilinear", align_corners=False)
+        out = self.head(self.merge(torch.cat([x, deep], 1)))  # B x 5 x H/4 x W/4
+        out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+        field = out[:, :2]
+        residual = 0.1 * torch.tanh(out[:, 2:]) if self.config.residual else None
+        return field, residual
+
+    def forward(
+        self,
+        ref: torch.Tensor,
+        frame: torch.Tensor,
+        alpha_map: torch.Tensor,
+        ref_feats: torch.Tensor | None = None,
+        return_field: bool = False,
+    ):
+        """Magnify (α > 1) or attenuate (α < 1) the motion of ``frame`` relative to ``ref``.
+
+        Args:
+            ref: ``(B or 1, 3, H, W)`` in [0, 1].
+            frame: ``(B, 3, H, W)`` in [0, 1].
+            alpha_map: ``(B, 1, H, W)`` α > 0 per pixel (1 where nothing should change), or
+                ``(B, 1, 1, 1)`` for one α per frame (cheaper).
+            ref_feats: precomputed :meth:`encode` of ``ref`` (saves time on clips).
+            return_field: also return the applied displacement ``(α-1)·u`` ``(B, 2, H, W)``.
+
+        Returns:
+            ``Î`` ``(B, 3, H, W)`` (not clamped, so training sees true errors), and the field if asked.
+        """
+        if ref_feats is None:
+            ref_feats = self.encode(ref)
+        unit, residual = self.predict(ref_feats, frame, alpha_map)
+        field = (alpha_map - 1.0) * unit
+        out = backward_warp(frame, field, padding_mode="border")
+        if residual is not None:
+            out = out + torch.tanh(torch.log(alpha_map)) * residual
+        return (out, field) if return_field else out
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,109 @@
+"""Training configuration: one dataclass, read from YAML/JSON and overridable from the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..magnify.nets import MagNetConfig
+from .losses import LossWeights
+
+KINDS = ("magplus", "demagplus")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in every checkpoint and model card).
+
+    Attributes:
+        kind: "magplus" (α in [1, 32]) or "demagplus" (α in [1/32, 1]).
+        out: output folder (checkpoints, ``log.jsonl``, exported ``.safetensors``).
+        steps: optimiser steps in total.
+        batch: samples per step and process.
+        size: crop side in pixels (multiple of 8).
+        lr: peak learning rate (linear warm-up over ``warmup`` steps, cosine decay to 5%).
+        seed: seed of the data and the initial weights.
+        net: network size (:class:`MagNetConfig`; ``invert_code`` follows ``kind``).
+        loss: :class:`LossWeights`.
+        flow: registry name of the differentiable flow estimator for the flow/colour terms.
+        images: optional folder of extra source images (synthetic warps with exact ground truth).
+        videos: optional folder of videos (consecutive-frame pairs, self-supervised terms only).
+        texture_fraction: share of samples on procedural textures.
+        max_noise: largest input noise σ.
+        checkpoint_every: steps between checkpoints (``last.pt``); also written at the end.
+        log_every: steps between JSON-lines log records.
+        time_limit: stop (and checkpoint) after this many seconds; 0 = no limit.
+        threads: torch CPU threads per process (0 = torch's default).
+    """
+
+    kind: str = "magplus"
+    out: str = "runs/magplus"
+    steps: int = 3000
+    batch: int = 12
+    size: int = 96
+    lr: float = 2e-3
+    warmup: int = 100
+    seed: int = 0
+    net: MagNetConfig = field(default_factory=MagNetConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    flow: str = "lucas-kanade"
+    images: str | None = None
+    videos: str | None = None
+    texture_fraction: float = 0.25
+    max_noise: float = 0.01
+    checkpoint_every: int = 100
+    log_every: int = 10
+    time_limit: float = 0.0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.net, dict):
+            self.net = MagNetConfig(**self.net)
+        if isinstance(self.loss, dict):
+            self.loss = LossWeights(**self.loss)
+        if self.kind not in KINDS:
+            raise InputError(f"kind must be one of {KINDS}, got {self.kind!r}.")
+        if self.size % 8 or self.size < 16:
+            raise InputError(f"size must be a multiple of 8 and >= 16, got {self.size}.")
+        for name in ("steps", "batch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        self.net.invert_code = self.kind == "demagplus"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None, **overrides: Any) -> "TrainConfig":
+        """Read a YAML or JSON file (its keys are this class's fields), then apply ``overrides``.
+
+        Overrides with value ``None`` are ignored; dotted keys (``"loss.flow"``) reach nested fields.
+        """
+        data: dict[str, Any] = {}
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise InputError(f"--config {str(path)!r} does not exist; give a YAML or JSON file.")
+            text = path.read_text()
+            if path.suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown config keys {unknown}; known keys: {sorted(known)}.")
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            head, _, tail = key.partition(".")
+            if tail:
+                data.setdefault(head, {})[tail] = value
+            else:
+                data[key] = value
+        return cls(**data)

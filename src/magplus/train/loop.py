@@ -1,0 +1,169 @@
+"""The training loop: single process or ``torchrun`` (DDP over gloo on CPU), resumable.
+
+Determinism: the initial weights depend on ``seed``; sample ``i`` of step ``s`` on rank ``r`` is
+item ``(s·world + r)·batch + i`` of the deterministic dataset, so a resumed run sees exactly the
+batches an uninterrupted one would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..io.atomic import atomic_output
+from ..magnify.nets import MagNet
+from ..weights import load_checkpoint_file, save_safetensors
+from .config import TrainConfig
+from .losses import magnification_loss
+
+
+def build_dataset(config: TrainConfig, seed_offset: int = 0) -> torch.utils.data.Dataset:
+    """The synthetic (plus optional user) training data of ``config``."""
+    from .data import DEMAGNIFY_RANGE, MAGNIFY_RANGE, TRAIN_IMAGES, SyntheticPairs, load_image_folder, load_skimage_photos
+
+    sources = load_skimage_photos(TRAIN_IMAGES)
+    if config.images:
+        sources += load_image_folder(config.images)
+    motion = MAGNIFY_RANGE if config.kind == "magplus" else DEMAGNIFY_RANGE
+    data = SyntheticPairs(sources, motion, config.size, seed=config.seed + seed_offset,
+                          texture_fraction=config.texture_fraction, max_noise=config.max_noise)
+    if config.videos:
+        from .video_pairs import MixedPairs, VideoPairs
+
+        data = MixedPairs(data, VideoPairs(config.videos, motion, config.size, seed=config.seed + seed_offset))
+    return data
+
+
+def make_batch(dataset, indices: list[int]) -> dict[str, torch.Tensor]:
+    """Stack the items ``indices`` of ``dataset`` into a batch."""
+    items = [dataset[i] for i in indices]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(config.steps - config.warmup, 1)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def training_step(model, batch, config: TrainConfig, flow_estimator=None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward one batch and return ``(loss, terms)`` (no optimiser step)."""
+    alpha_map = batch["alpha"].view(-1, 1, 1, 1)
+    output, field = model(batch["ref"], batch["frame"], alpha_map, return_field=True)
+    return magnification_loss(output, field, batch, config.loss, flow_estimator)
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world)``; initialises the gloo process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("gloo")
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def save_checkpoint(path: Path, model: MagNet, optimizer, step: int, config: TrainConfig, elapsed: float) -> None:
+    """Model, optimiser, step and config, written atomically (weights-only loadable)."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "config": json.dumps(config.to_dict()), "elapsed": elapsed}
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def export_weights(model: MagNet, path: str | Path, config: TrainConfig, extra: dict[str, Any] | None = None) -> None:
+    """Write the model as ``.safetensors``; metadata carries the net config needed to rebuild it."""
+    metadata = {"net": json.dumps(model.config.to_dict()), "kind": config.kind, "train_config": json.dumps(config.to_dict())}
+    metadata.update({k: str(v) for k, v in (extra or {}).items()})
+    save_safetensors(model.state_dict(), path, metadata)
+
+
+def _make_flow(config: TrainConfig):
+    if config.loss.flow <= 0 and config.loss.colour <= 0:
+        return None
+    from ..registry import create_flow
+
+    estimator = create_flow(config.flow)
+    if not getattr(estimator, "differentiable", False):
+        raise InputError(f"flow estimator {config.flow!r} is not differentiable; the flow/colour losses need one (e.g. lucas-kanade).")
+    return estimator
+
+
+def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> MagNet:
+    """Train (or resume) according to ``config``; returns the trained network (rank 0's copy).
+
+    Writes ``out/last.pt`` every ``checkpoint_every`` steps and at the end, ``out/log.jsonl``
+    (one JSON object per ``log_every`` steps) and ``out/<kind>.safetensors``.
+    """
+    rank, world = _distributed()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = MagNet(config.net)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    start, elapsed = 0, 0.0
+    ckpt_path = out / "last.pt"
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint_file(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+    wrapped = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    dataset = build_dataset(config)
+    flow_estimator = _make_flow(config)
+    log = open(out / "log.jsonl", "a") if rank == 0 else None
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc=f"train {config.kind}", unit="step")
+    t0 = time.time()
+    step = start
+    try:
+        for step in range(start, config.steps):
+            if config.time_limit and elapsed + time.time() - t0 > config.time_limit:
+                break
+            first = (step * world + rank) * config.batch
+            batch = make_batch(dataset, list(range(first, first + config.batch)))
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step)
+            loss, terms = training_step(wrapped, batch, config, flow_estimator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            done = step + 1
+            if rank == 0:
+                rate = (done - start) * config.batch * world / max(time.time() - t0, 1e-6)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}", samples_s=f"{rate:.1f}")
+                if done % config.log_every == 0 or done == config.steps:
+                    record = {"step": done, "loss": float(loss.detach()), **terms, "lr": learning_rate(config, step),
+                              "samples_per_s": rate, "elapsed_s": elapsed + time.time() - t0}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if done % config.checkpoint_every == 0:
+                    save_checkpoint(ckpt_path, model, optimizer, done, config, elapsed + time.time() - t0)
+            step = done
+    finally:
+        if rank == 0:
+            save_checkpoint(ckpt_path, model, optimizer, step, config, elapsed + time.time() - t0)
+            export_weights(model, out / f"{config.kind}.safetensors", config,
+                           {"steps": step, "train_seconds": round(elapsed + time.time() - t0, 1)})
+            if bar is not None:
+                bar.close()
+            log.close()
+        if world > 1:
+            torch.distributed.barrier()
+    return model
