@@ -111,3 +111,16 @@ def test_input_checks(crop_points):
         region_masks(crop_points, SIZE, soften=2.0)
     with pytest.raises(InputError, match=r"size must be"):
         region_masks(crop_points, (256,))
+
+
+def test_regions_follow_head_roll(crop_points):
+    # Roll the face by 90° about the crop centre: "up" must follow the face, not the image.
+    centre = np.array([128.0, 128.0])
+    rotated = (crop_points - centre) @ np.array([[0.0, 1.0], [-1.0, 0.0]]) + centre
+    masks = region_masks(rotated, SIZE, names=["brows", "eyes", "upper_lip", "chin_lips"])
+    down = rotated[152] - rotated[10]
+    down /= np.linalg.norm(down)
+    along = {name: float(_centroid(mask) @ down) for name, mask in masks.items()}
+    assert along["brows"] < along["eyes"] < along["upper_lip"] < along["chin_lips"]
+    upright = region_masks(crop_points, SIZE, names=["upper_lip"])["upper_lip"]
+    assert float(masks["upper_lip"].sum()) == pytest.approx(float(upright.sum()), rel=0.1)
