@@ -20,6 +20,8 @@ from safetensors.torch import load_file
 import magplus
 from magplus.backbones.fsrt import VOX256, FSRTBackbone, FSRTConfig, FSRTModel
 from magplus.backbones.fsrt.convert import convert
+from magplus.backbones.fsrt.loading import stored_config
+from magplus.cli import main
 from magplus.backbones.fsrt.model import pixel_grid
 from magplus.backbones.fsrt.motion import best_reference_frame, movement_scale, relative_keypoints
 from magplus.errors import CheckpointMismatchError, InputError, ShapeError, WeightsError
@@ -153,10 +155,11 @@ def test_load_from_pt_files_safetensors_and_convert(case, tmp_path):
     config = case[0]
     from_pt = FSRTBackbone(str(vox_path), str(kp_path), config=config, show_progress=False).animate(source, driving)
 
-    out_dir = tmp_path / "converted"
-    out_dir.mkdir()
-    written = convert([str(vox_path), str(kp_path)], str(out_dir))
-    assert [p.name for p in written] == ["vox256.safetensors", "kp_detector.safetensors"]
+    out_dir = tmp_path / "converted"  # created by the command
+    assert main(["convert-weights", "fsrt", str(kp_path), str(vox_path), str(out_dir)]) == 0
+    written = [out_dir / "vox256.safetensors", out_dir / "kp_detector.safetensors"]
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(p.name for p in written)
+    assert stored_config(written[0]) == VOX256.to_dict() and stored_config(written[1]) is None
     flat = load_file(str(written[0]))
     assert set(flat) == {f"{m}.{k}" for m in MODULES for k in vox_state[m]}
     for module in MODULES:
@@ -170,6 +173,10 @@ def test_load_from_pt_files_safetensors_and_convert(case, tmp_path):
     assert _max_diff(from_st[1], golden) <= TOL
     with pytest.raises(InputError, match="two model checkpoints"):
         convert([str(vox_path), str(written[0])], str(out_dir))
+    two_source = tmp_path / "vox256_2Source.pt"
+    two_source.write_bytes(vox_path.read_bytes())
+    (converted,) = convert([str(two_source)], str(out_dir))
+    assert stored_config(converted)["num_sources"] == 2
 
 
 def test_strict_load_reports_every_difference(case):

@@ -14,7 +14,8 @@ from ...errors import InputError, ShapeError
 from ...types import check_frames, check_shape
 from ..base import AnimationBackbone
 from .config import FSRTConfig, resolve_config
-from .loading import CheckpointLike, missing_weights_error, read_kp_checkpoint, read_model_checkpoint
+from .loading import (CheckpointLike, missing_weights_error, read_kp_checkpoint, read_model_checkpoint,
+                      stored_config)
 from .model import FSRTModel, SourceEncoding
 from .motion import best_reference_frame, relative_keypoints
 
@@ -47,7 +48,7 @@ class FSRTBackbone(AnimationBackbone):
             conversion, or an in-memory ``{"encoder", "decoder", "expression_encoder"}`` dict).
         kp_checkpoint: ``kp_detector.pt`` (path, ``.safetensors`` or state dict).
         config: :class:`FSRTConfig`, a dict of its fields, ``"vox256"`` / ``"vox256_2source"``,
-            or None (chosen from the checkpoint file name).
+            or None (the config stored by ``convert-weights``, else chosen from the file name).
         device: torch device.
         chunk_size: query pixels decoded at once; bounds memory (the result does not depend on it).
         render_size: decode on a coarser ``render_size`` x ``render_size`` pixel grid and upsample
@@ -81,7 +82,7 @@ class FSRTBackbone(AnimationBackbone):
         if render_size is not None and (not isinstance(render_size, int) or render_size < 8):
             raise InputError(f"render_size must be an integer >= 8 or None, got {render_size!r}.")
         name = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else ""
-        self.config = resolve_config(config, os.path.basename(name))
+        self.config = resolve_config(config if config is not None else stored_config(checkpoint), os.path.basename(name))
         self.model = FSRTModel(self.config).eval()
         self.load_reports = self.model.load_official(read_kp_checkpoint(kp_checkpoint),
                                                      read_model_checkpoint(checkpoint), strict=strict)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from ...errors import InputError, OutputPathError
 from ...weights import load_checkpoint_file, save_safetensors
+from .config import resolve_config
 from .loading import read_kp_checkpoint, split_model_state
 from .model import VOX_MODULES
 
@@ -28,7 +29,8 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
 
     Args:
         inputs: paths of ``kp_detector.pt`` and/or ``vox256.pt`` (any order; recognised by content).
-        out_dir: existing folder to write ``<input stem>.safetensors`` into.
+        out_dir: folder to write ``<input stem>.safetensors`` into (created if missing). The
+            model file's metadata ``config`` holds the architecture as JSON.
 
     Returns:
         The written files, in the order of ``inputs``.
@@ -40,8 +42,8 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
     if not inputs:
         raise InputError("convert needs the FSRT checkpoint paths (kp_detector.pt and/or vox256.pt); got none.")
     folder = Path(out_dir).expanduser()
-    if not folder.is_dir():
-        raise OutputPathError(f"output folder {str(folder)!r} does not exist; create it first.")
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"output {str(folder)!r} is a file; give a folder.")
     plans, kinds = [], []
     for item in inputs:
         path = Path(item).expanduser()
@@ -60,9 +62,13 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
         target = folder / (path.name.split(".")[0] + ".safetensors")
         if target.resolve() == path.resolve():
             raise OutputPathError(f"output {str(target)!r} would overwrite its input; choose another folder.")
-        modules_found = sorted({key.split(".")[0] for key in state}) if kind == "model" else []
-        plans.append((target, state, {"format": "magplus-fsrt", "kind": kind, "source": path.name,
-                                      "modules": json.dumps(modules_found)}))
+        metadata = {"format": "magplus-fsrt", "kind": kind, "source": path.name}
+        if kind == "model":
+            # The architecture cannot be read from the weights (vox256 and vox256_2Source are the
+            # same networks); record the preset the file name implies so loading can restore it.
+            metadata["config"] = json.dumps(resolve_config(None, path.name).to_dict())
+        plans.append((target, state, metadata))
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for target, state, metadata in plans:
         save_safetensors(state, target, metadata)

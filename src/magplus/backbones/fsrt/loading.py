@@ -10,6 +10,7 @@ Accepted layouts:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -75,3 +76,17 @@ def read_kp_checkpoint(source: CheckpointLike) -> StateDict:
         raise WeightsError(f"the keypoint-detector checkpoint is a dict of {nested}, not a state dict; "
                            "pass kp_detector.pt as --kp-checkpoint (vox256.pt goes to --checkpoint).")
     return data
+
+
+def stored_config(source: CheckpointLike) -> dict[str, Any] | None:
+    """The architecture recorded by :func:`~magplus.backbones.fsrt.convert.convert` in a safetensors file, if any."""
+    if isinstance(source, Mapping) or Path(source).suffix != ".safetensors" or not Path(source).is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            text = (handle.metadata() or {}).get("config")
+        return json.loads(text) if text else None
+    except Exception as exc:  # a damaged header: report it like any unreadable checkpoint
+        raise WeightsError(f"cannot read the metadata of {str(source)!r}: {exc}") from exc

@@ -1,0 +1,168 @@
+"""FSRT speed case for ``benchmarks/backbones.py``: official-style decoding vs magplus's.
+
+Uses the FULL-SIZE vox256 architecture with RANDOM weights (speed only; no checkpoint is read),
+so the numbers say how long the published model takes, not how good its images are.
+
+Stages (all in this process, same weights, same inputs):
+
+- ``official-style``: per frame, the whole frame's queries in one decoder call (the demo's
+  ``max_num_pixels=65536``), keys/values re-projected from the tokens every call, explicit
+  ``softmax(q k^T) v`` attention materialising the score matrix, ``no_grad``. Where the score
+  matrix would exceed ``BASELINE_SCORE_BUDGET_MB`` the pixels are split as the official README
+  advises for out-of-memory (``--max_num_pixels``); the row's notes say so.
+- ``magplus``: source encoded once with its keys/values, chunked queries, SDPA, ``inference_mode``.
+- ``magplus render_size=size/2``: decode a half-resolution grid and upsample bilinearly (approximate).
+
+Run alone: ``python benchmarks/backbone_cases/fsrt.py --frames 2 --size 128 --threads 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+from magplus.backbones.fsrt import VOX256, FSRTModel
+from magplus.backbones.fsrt.model import pixel_grid
+
+BASELINE_SCORE_BUDGET_MB = 1536
+#: The baseline costs ~1 min per 256x256 frame on 2 cores, so it runs on this many frames only
+#: (its frames/s is still per frame; the speed-up compares frames/s).
+BASELINE_FRAMES = 1
+CHUNK_SIZE = 8192
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096 / 2**20
+
+
+@contextmanager
+def peak_memory() -> Iterator[dict]:
+    """Peak resident-memory growth (MB) while the block runs, sampled every 2 ms."""
+    result, stop = {"peak_mb": 0.0}, threading.Event()
+    start = _rss_mb()
+
+    def sample() -> None:
+        while not stop.is_set():
+            result["peak_mb"] = max(result["peak_mb"], _rss_mb() - start)
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result["peak_mb"] = max(result["peak_mb"], _rss_mb() - start)
+
+
+def _explicit_cross_attention(attn, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Upstream-style attention: project k/v from the tokens, materialise the scores."""
+    q = attn._split_heads(attn.to_q(x))
+    k, v = attn.project_context(tokens)
+    scores = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * attn.dim_head ** -0.5, dim=-1)
+    return attn.to_out(torch.matmul(scores, v).transpose(1, 2).flatten(-2))
+
+
+def official_style_frame(model: FSRTModel, image: torch.Tensor, driving: torch.Tensor, max_pixels: int) -> torch.Tensor:
+    """One frame the way the official demo computes it (see the module docstring). Returns ``(3, H, W)``."""
+    size = image.shape[-1]
+    tokens = model.encoder(image[None, None], *_source_inputs(model, image))
+    kp, expression = model.keypoints_and_expression(driving[None])
+    pixels = pixel_grid(size, size).reshape(1, -1, 2)
+    query_net, out = model.decoder.allocation_transformer, []
+    for start in range(0, pixels.shape[1], max_pixels):
+        x = query_net.input_mlp(query_net.queries(pixels[:, start:start + max_pixels], kp, expression))
+        for attn, ff in query_net.transformer.layers:
+            x = _explicit_cross_attention(attn.fn, attn.norm(x), tokens) + x
+            x = ff(x) + x
+        out.append(model.decoder.render_mlp(x))
+    return torch.cat(out, 1).view(size, size, 3).permute(2, 0, 1)
+
+
+def _source_inputs(model: FSRTModel, image: torch.Tensor):
+    size = image.shape[-1]
+    kp, expression = model.keypoints_and_expression(image[None])
+    return kp[None], pixel_grid(size, size)[None, None], expression[None]
+
+
+def _signal_carrying_weights(model: FSRTModel) -> None:
+    """Kaiming-normal linear/conv weights, so random-weight images vary and differences mean something."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                fan_in = module.weight[0].numel()
+                module.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
+
+
+def _row(stage: str, frames: int, seconds: float, memory: dict, baseline_fps: float | None,
+         diff: float | None, notes: str) -> dict:
+    return {"backbone": "fsrt", "stage": stage, "device": "cpu", "frames_per_s": frames / seconds,
+            "seconds": seconds, "peak_mem_mb": round(memory["peak_mb"], 1),
+            "speedup_vs_baseline": None if baseline_fps is None else frames / seconds / baseline_fps,
+            "max_abs_diff_vs_baseline": diff, "notes": notes}
+
+
+def run(frames: int = 2, size: int = 128, threads: int = 2) -> list[dict]:
+    """Time the stages on ``frames`` random driving frames of ``size`` x ``size`` (>= 128) with ``threads`` threads."""
+    if size < 128 or size % 8:
+        raise ValueError(f"size must be a multiple of 8 and >= 128 (the keypoint hourglass needs it), got {size}.")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = FSRTModel(VOX256).eval()
+    _signal_carrying_weights(model)
+    source, driving = torch.rand(3, size, size), torch.rand(frames, 3, size, size)
+    tokens_per_image = (size // 8) ** 2
+    max_pixels = 65536
+    while max_pixels * tokens_per_image * VOX256.dec_heads * 4 / 2**20 > BASELINE_SCORE_BUDGET_MB:
+        max_pixels //= 2
+    scores_mb = min(size * size, 65536) * tokens_per_image * VOX256.dec_heads * 4 / 2**20
+    split = "" if max_pixels >= size * size else (
+        f"; pixels split into chunks of {max_pixels} to fit memory (unchunked would hold a {scores_mb:.0f} MB score matrix)")
+    common = f"full-size vox256 architecture, random weights, {size}x{size}, {threads} thread(s)"
+
+    baseline_frames = min(frames, BASELINE_FRAMES)
+    with torch.no_grad(), peak_memory() as memory:
+        start = time.perf_counter()
+        reference = torch.stack([official_style_frame(model, source, frame, max_pixels)
+                                 for frame in driving[:baseline_frames]])
+        baseline_s = time.perf_counter() - start
+    baseline_fps = baseline_frames / baseline_s
+    rows = [_row("official-style", baseline_frames, baseline_s, memory, None, None,
+                 f"{common}; per frame, unchunked, explicit attention{split}")]
+
+    for stage, grid in (("magplus", None), (f"magplus render_size={size // 2}", size // 2)):
+        with torch.inference_mode(), peak_memory() as memory:
+            start = time.perf_counter()
+            encoded = model.encode_source(source[None])
+            kp, expression = model.keypoints_and_expression(driving)
+            out = []
+            for index in range(frames):
+                rgb = model.decode(encoded, kp[index], expression[index], (grid, grid) if grid else None, CHUNK_SIZE)
+                if grid:
+                    rgb = torch.nn.functional.interpolate(rgb[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+                out.append(rgb)
+            seconds = time.perf_counter() - start
+        diff = float((torch.stack(out[:baseline_frames]) - reference).abs().max())
+        how = "approximate: coarse grid + bilinear upsampling" if grid else "exact up to float32 rounding"
+        rows.append(_row(stage, frames, seconds, memory, baseline_fps, diff,
+                         f"{common}; source encoded once, cached K/V, chunks of {CHUNK_SIZE}, SDPA; {how}"))
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=2)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    for row in run(args.frames, args.size, args.threads):
+        print(json.dumps(row))
