@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import warnings
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -11,7 +13,7 @@ from safetensors.torch import load_file
 from magplus.backbones.metaportrait import MetaPortraitBackbone, MetaPortraitConfig, MetaPortraitGenerator
 from magplus.backbones.metaportrait.checkpoint import load_generator
 from magplus.backbones.metaportrait.convert import convert
-from magplus.errors import CheckpointMismatchError, InputError, WeightsError
+from magplus.errors import CheckpointMismatchError, InputError, ShapeError, WeightsError
 from magplus.weights import load_state_dict_strict, strip_prefix
 
 # Float32 re-implementation vs the official float32 run; the official pipeline itself moves by up
@@ -26,6 +28,15 @@ def _mini_config(golden) -> MetaPortraitConfig:
         meta["mini_config"]["model"]["generator"], ladder_nef=literals["LADDER_NEF"],
         adain_hidden=literals["ADAIN_NHIDDEN"], spade_hidden=literals["SPADE_NHIDDEN"], id_dim=literals["ID_DIM"],
         spade_conv_dim=literals["SPADE_CONV_DIM"], spade_label_nc=literals["LABEL_NC_LIST"])
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Several processes share this machine's cores; one thread avoids oversubscription stalls.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
@@ -116,3 +127,26 @@ def test_convert_rejects_wrong_model_and_empty_input(tmp_path):
         convert([str(path)], str(tmp_path / "out"))
     with pytest.raises(InputError, match="at least one input"):
         convert([], str(tmp_path / "out"))
+
+
+def test_backbone_with_official_files(tmp_path):
+    # Official-files mode end to end, on a tiny random model (no MediaPipe involved).
+    config = _tiny_config()
+    torch.save({"generator": MetaPortraitGenerator(config).state_dict()}, tmp_path / "ckpt_base.pth.tar")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "src_0_ldmk.npy", rng.uniform(0.3, 0.7, (669, 2)).astype(np.float32))
+    np.save(tmp_path / "src_0_id.npy", rng.normal(size=(1, 8)).astype(np.float32))
+    (tmp_path / "0" / "ldmks").mkdir(parents=True)
+    for t in range(2):
+        np.save(tmp_path / "0" / "ldmks" / f"{t:08d}_ldmk.npy", rng.uniform(0.3, 0.7, (669, 2)).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # paper setting: no approximation warning
+        backbone = MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", landmarks=tmp_path, config=config)
+    frames = torch.rand(2, 3, 64, 64)
+    out = backbone.render(backbone.prepare_source(frames[0]), backbone.extract_motion(frames), relative=False)
+    assert out.shape == (2, 3, 256, 256) and 0 <= out.min() and out.max() <= 1
+    assert not torch.equal(out[0], out[1])  # different driving landmarks, different frames
+    with pytest.raises(ShapeError, match="2 frame files but 3 driving frames"):
+        backbone.extract_motion(torch.rand(3, 3, 64, 64))
+    with pytest.warns(UserWarning, match="not the paper's setting"):
+        MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", config=config)  # MediaPipe approximation
