@@ -91,8 +91,8 @@ def _check_templates(templates: Mapping[str, object], year: int, allow_partial: 
     missing = [slot for slot in slots if slot not in templates]
     if unknown or (missing and not allow_partial) or not templates:
         raise InputError(
-            f"MEGC {year} templates must be exactly {', '.join(slots)}; got unknown {unknown or 'none'}, "
-            f"missing {missing or 'none'} (pass allow_partial=True to run a subset)."
+            f"MEGC {year} templates must be exactly {', '.join(slots)}; got unknown {', '.join(unknown) or 'none'}, "
+            f"missing {', '.join(missing) or 'none'} (pass allow_partial=True to run a subset)."
         )
     from ..images import read_image
 
