@@ -248,3 +248,20 @@ def test_relative_keypoints_and_best_reference_frame():
         best_reference_frame(shape, candidates[:, :10])
     with pytest.raises(InputError, match="convex hull"):
         movement_scale(torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+def test_find_best_frame_uses_the_best_matching_driving_frame_as_reference(case, monkeypatch):
+    import magplus.face.landmarks as landmarks
+
+    _, t, _, _ = case
+    driving = torch.cat([t["input/driving_initial"], t["input/driving"], t["input/source"]])
+    shape = np.random.default_rng(0).normal(size=(20, 2))
+    others = np.random.default_rng(1).normal(size=(2, 20, 2))
+    monkeypatch.setattr(landmarks, "detect_landmarks", lambda image: shape)
+    monkeypatch.setattr(landmarks, "detect_landmarks_batch", lambda frames: np.stack([*others, shape * 2 + 1]))
+    backbone = _backbone(case, find_best_frame=True)
+    frames = backbone.animate(t["input/source"][0], driving)
+    motion = backbone.extract_motion(driving)
+    expected = backbone.render(backbone.prepare_source(t["input/source"][0]), motion, reference=motion[2])
+    first = backbone.render(backbone.prepare_source(t["input/source"][0]), motion)
+    assert torch.equal(frames, expected) and not torch.equal(frames, first)

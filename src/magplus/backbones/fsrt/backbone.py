@@ -20,6 +20,10 @@ from .model import FSRTModel, SourceEncoding
 from .motion import best_reference_frame, relative_keypoints
 
 
+#: Driving frames passed through the keypoint detector at once.
+MOTION_BATCH = 16
+
+
 @dataclass
 class FSRTMotion:
     """Motion of driving frames: keypoints ``(T, K, 2)`` in [-1, 1] and expression vectors ``(T, E)``."""
@@ -109,9 +113,14 @@ class FSRTBackbone(AnimationBackbone):
         """Keypoints and expression vectors of driving frames ``(T, 3, H, W)``."""
         check_frames(frames, "frames")
         _check_square(frames, "frames")
+        keypoints, expression = [], []
         with torch.inference_mode():
-            keypoints, expression = self.model.keypoints_and_expression(frames.to(self.device, torch.float32))
-        return FSRTMotion(keypoints, expression)
+            # Batches of frames keep the hourglass activations bounded on long clips.
+            for batch in frames.split(MOTION_BATCH):
+                kp, ex = self.model.keypoints_and_expression(batch.to(self.device, torch.float32))
+                keypoints.append(kp)
+                expression.append(ex)
+        return FSRTMotion(torch.cat(keypoints), torch.cat(expression))
 
     def target_keypoints(self, source: SourceEncoding, motion: FSRTMotion, reference: FSRTMotion | None,
                          relative: bool) -> torch.Tensor:
