@@ -27,9 +27,9 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm", ".m4v")
 
 
 def _av_errors() -> tuple[type[BaseException], ...]:
-    import av
+    from av.error import FFmpegError
 
-    return (av.FFmpegError, OSError, ValueError, EOFError)
+    return (FFmpegError, OSError, ValueError, EOFError)
 
 
 def sws_quality_flags():
@@ -42,7 +42,10 @@ def sws_quality_flags():
     """
     from av.video.reformatter import Interpolation
 
-    return Interpolation.BICUBIC | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP | Interpolation.ACCURATE_RND
+    try:
+        return Interpolation.BICUBIC | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP | Interpolation.ACCURATE_RND
+    except AttributeError:  # PyAV < 14 exposes no swscale flags: keep its default conversion
+        return None
 
 
 def frame_to_image(frame) -> torch.Tensor:
@@ -162,11 +165,14 @@ class VideoReader:
                 yield self._folder_frame(index)
             return
         with self._open() as container:
-            for index, frame in enumerate(self._decode(container)):
-                if index >= last:
-                    break
-                if index >= first:
-                    yield frame_to_image(frame)
+            try:
+                for index, frame in enumerate(self._decode(container)):
+                    if index >= last:
+                        break
+                    if index >= first:
+                        yield frame_to_image(frame)
+            except _av_errors() as exc:
+                raise VideoReadError(f"cannot decode video {str(self.path)!r} ({exc}); the file may be damaged.") from None
 
     def read(self, start: int | None = None, stop: int | None = None) -> torch.Tensor:
         """Frames ``start .. stop-1`` (default: all) as ``(T, 3, H, W)`` float32.

@@ -9,7 +9,6 @@ offsets past the last frame) and saying what it repaired in ``Sample.notes``.
 from __future__ import annotations
 
 import bisect
-import csv
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,12 +18,11 @@ import torch.nn.functional as F
 
 from ...errors import InputError, VideoReadError
 from ...types import Clip
-from ..atomic import atomic_output
 from ..frames_folder import list_frame_files
 from .apex import estimate_apex_index
 from .aus import parse_aus
 from .sample import Sample
-from .tables import as_frame_number, as_text
+from .tables import as_frame_number, as_text, write_csv_rows
 
 
 def frame_numbers(source: Path) -> list[int]:
@@ -197,14 +195,8 @@ class MicroExpressionDataset:
 
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_table` as CSV (atomically); returns the path."""
-        rows = self.to_table()
-        fields = list(rows[0]) if rows else list(Sample("", "", "", 0, 0, 0, 0).to_row())
-        with atomic_output(path) as tmp:
-            with tmp.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
-        return Path(path)
+        fields = list(Sample("", "", "", 0, 0, 0, 0).to_row())
+        return write_csv_rows(path, self.to_table(), fields)
 
     # -- frames ------------------------------------------------------------------------------
     def load_frames(

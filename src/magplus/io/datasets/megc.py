@@ -12,7 +12,6 @@ videos lists every output with its driving clip, emotion and template.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +133,8 @@ def run_megc(
     """
     from tqdm import tqdm
 
-    from ..atomic import atomic_output
     from ..video_writer import write_video
+    from .tables import write_csv_rows
 
     if not callable(backbone_fn) or not callable(driving_loader):
         raise InputError("backbone_fn and driving_loader must be callables; see run_megc's docstring.")
@@ -160,9 +159,5 @@ def run_megc(
                             "emotion": driving.emotion, "path": str(path)})
             progress.update()
     progress.close()
-    with atomic_output(out / f"megc{year}_manifest.csv") as tmp:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows(records)
+    write_csv_rows(out / f"megc{year}_manifest.csv", records, list(records[0]))
     return records

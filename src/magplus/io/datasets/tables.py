@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ...errors import InputError, VideoReadError
+from ...errors import DependencyError, InputError, VideoReadError
 
 #: canonical field -> normalised header spellings seen in the official files
 COMMON_ALIASES: dict[str, tuple[str, ...]] = {
@@ -42,8 +42,12 @@ def _raw_rows(path: Path, sheet: str | None) -> Iterable[Sequence[Any]]:
         return
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         raise InputError(f"annotation {str(path)!r} must be a .xlsx or .csv file.")
-    import openpyxl
-
+    try:
+        import openpyxl
+    except ImportError:
+        raise DependencyError(
+            f"reading {str(path)!r} needs openpyxl; install it (pip install 'magplus[xlsx]') or convert the sheet to .csv."
+        ) from None
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError kinds on broken files
@@ -122,6 +126,18 @@ def as_frame_number(value: Any) -> int | None:
         return int(value) if float(value).is_integer() and value >= 0 else None
     text = str(value).strip()
     return int(text) if text.isdigit() else (int(float(text)) if re.fullmatch(r"\d+\.0*", text) else None)
+
+
+def write_csv_rows(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> Path:
+    """Write dict rows as CSV with a header, atomically (temporary file + rename)."""
+    from ..atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(fields))
+            writer.writeheader()
+            writer.writerows(rows)
+    return Path(path)
 
 
 def as_text(value: Any) -> str | None:
