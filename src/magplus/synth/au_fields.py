@@ -10,6 +10,9 @@ The vectors are scaled once so that the peak of ``|V|`` over the pixel grid is e
 renderer multiplies by the event's amplitude. ``V`` is the *forward* motion: the skin at ``x``
 moves to ``x + amplitude * V(x)``. Widths ``s_k`` are stated in units of the outer inter-ocular
 distance (landmarks 33-263), so the same program gives the same relative motion on any face.
+The widths (0.08-0.15 IOD, 7-13 px at 256²) are a compromise: narrow enough to keep each AU in
+its region, wide enough that magnified motion (alpha x amplitude up to ~1.5 widths, i.e. 10-20 px)
+does not fold the skin over; beyond that the renderer refuses the program.
 
 Indices are the MediaPipe face mesh's; "left" (L) is the SUBJECT's left, i.e. MediaPipe's
 ``LEFT_*`` groups, on the image's right in a non-mirrored frontal photo (verified on the
@@ -61,34 +64,36 @@ _LIP_CORNERS = ((61, 78), (291, 308))
 
 #: AU number -> (short description, anchor groups).
 AU_SPECS: dict[int, tuple[str, tuple[AnchorGroup, ...]]] = {
-    1: ("inner brow raiser", (AnchorGroup(*_INNER_BROW, up=1.0, sigma=0.10),)),
-    2: ("outer brow raiser", (AnchorGroup(*_OUTER_BROW, out=0.15, up=1.0, sigma=0.10),)),
+    1: ("inner brow raiser", (AnchorGroup(*_INNER_BROW, up=1.0, sigma=0.13),)),
+    2: ("outer brow raiser", (AnchorGroup(*_OUTER_BROW, out=0.15, up=1.0, sigma=0.13),)),
     4: ("brow lowerer: brows down and together", (
-        AnchorGroup(*_INNER_BROW, out=-0.6, up=-0.8, sigma=0.10),
-        AnchorGroup(*_MID_BROW, out=-0.3, up=-0.95, sigma=0.10, weight=0.5),
+        AnchorGroup(*_INNER_BROW, out=-0.6, up=-0.8, sigma=0.13),
+        AnchorGroup(*_MID_BROW, out=-0.3, up=-0.95, sigma=0.13, weight=0.5),
     )),
-    5: ("upper lid raiser", (AnchorGroup(*_UPPER_LID, up=1.0, sigma=0.06),)),
+    5: ("upper lid raiser", (AnchorGroup(*_UPPER_LID, up=1.0, sigma=0.08),)),
     6: ("cheek raiser", (
-        AnchorGroup((117, 118, 101, 50), (346, 347, 330, 280), out=0.1, up=1.0, sigma=0.12),
-        AnchorGroup((144, 145, 153), (373, 374, 380), up=1.0, sigma=0.06, weight=0.4),
+        AnchorGroup((117, 118, 101, 50), (346, 347, 330, 280), out=0.1, up=1.0, sigma=0.15),
+        AnchorGroup((144, 145, 153), (373, 374, 380), up=1.0, sigma=0.08, weight=0.4),
     )),
-    7: ("lid tightener: lower lid up", (AnchorGroup(*_LOWER_LID, up=1.0, sigma=0.06),)),
-    9: ("nose wrinkler: nose sides up", (AnchorGroup((129, 49, 64, 98, 48), (358, 279, 294, 327, 278), up=1.0, sigma=0.07),)),
-    10: ("upper lip raiser", (AnchorGroup((37, 39, 40), (267, 269, 270), (0,), up=1.0, sigma=0.08),)),
-    12: ("lip corner puller: corners up and out", (AnchorGroup(*_LIP_CORNERS, out=0.6, up=0.8, sigma=0.09),)),
-    14: ("dimpler: corners in", (AnchorGroup(*_LIP_CORNERS, out=-1.0, up=0.1, sigma=0.08),)),
-    15: ("lip corner depressor: corners down", (AnchorGroup(*_LIP_CORNERS, out=0.1, up=-1.0, sigma=0.09),)),
+    7: ("lid tightener: lower lid up", (AnchorGroup(*_LOWER_LID, up=1.0, sigma=0.08),)),
+    9: ("nose wrinkler: nose sides up", (AnchorGroup((129, 49, 64, 98, 48), (358, 279, 294, 327, 278), up=1.0, sigma=0.09),)),
+    10: ("upper lip raiser", (AnchorGroup((37, 39, 40), (267, 269, 270), (0,), up=1.0, sigma=0.10),)),
+    12: ("lip corner puller: corners up and out", (AnchorGroup(*_LIP_CORNERS, out=0.6, up=0.8, sigma=0.11),)),
+    14: ("dimpler: corners in", (AnchorGroup(*_LIP_CORNERS, out=-1.0, up=0.1, sigma=0.10),)),
+    15: ("lip corner depressor: corners down", (AnchorGroup(*_LIP_CORNERS, out=0.1, up=-1.0, sigma=0.11),)),
     17: ("chin raiser", (
-        AnchorGroup((148, 176), (377, 400), (152, 175, 199, 200), up=1.0, sigma=0.12),
-        AnchorGroup((84,), (314,), (17,), up=1.0, sigma=0.08, weight=0.5),
+        AnchorGroup((148, 176), (377, 400), (152, 175, 199, 200), up=1.0, sigma=0.15),
+        AnchorGroup((84,), (314,), (17,), up=1.0, sigma=0.10, weight=0.5),
     )),
+    # The outer lip contours move towards the lip line, which itself stays: anchoring on the
+    # inner contour (13/14) would squeeze closed lips to nothing.
     24: ("lip pressor: lips pressed together", (
-        AnchorGroup((37, 82), (267, 312), (0, 13), up=-1.0, sigma=0.06),
-        AnchorGroup((84, 87), (314, 317), (17, 14), up=1.0, sigma=0.06),
+        AnchorGroup((37, 39), (267, 269), (0,), up=-1.0, sigma=0.10),
+        AnchorGroup((84, 181), (314, 405), (17,), up=1.0, sigma=0.10),
     )),
     43: ("eyes closed: upper lids down", (
-        AnchorGroup(*_UPPER_LID, up=-1.0, sigma=0.07),
-        AnchorGroup(*_LOWER_LID, up=1.0, sigma=0.06, weight=0.3),
+        AnchorGroup(*_UPPER_LID, up=-1.0, sigma=0.09),
+        AnchorGroup(*_LOWER_LID, up=1.0, sigma=0.08, weight=0.3),
     )),
 }
 AU_SPECS[45] = ("blink: upper lids down and back", AU_SPECS[43][1])

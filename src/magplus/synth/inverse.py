@@ -28,6 +28,14 @@ from ..ops.warp import pixel_grid, pixels_to_normalized
 from .au_fields import gaussian_field
 
 FIXED_POINT_STEPS = 6
+
+
+class FoldOverError(InputError):
+    """The forward map of a frame is not one-to-one; ``frame`` names it."""
+
+    def __init__(self, message: str, frame: int):
+        super().__init__(message)
+        self.frame = frame
 MAX_NEWTON_STEPS = 8
 # The forward map p -> p + flow(p) must stay one-to-one; a Jacobian determinant this close to 0
 # means skin is squeezed to nothing (and beyond 0 it folds over).
@@ -123,9 +131,10 @@ def invert_flow(drift: torch.Tensor, coefficients: torch.Tensor, fields: list, n
         alphas = torch.cat([f.inv_two_sigma2 for _, f in on])
         refined, residual = _newton(source[row], target, drift[frame], frame_centers, vectors, alphas, tol)
         if not residual < max(tol, 1e-4):
-            raise InputError(
+            raise FoldOverError(
                 f"alpha x amplitude is too large: the deformation folds over or cannot be inverted at frame {frame} "
-                f"(residual {residual:.3g} px); lower alpha or the AU amplitudes."
+                f"(residual {residual:.3g} px); lower alpha or the AU amplitudes.",
+                frame,
             )
         worst = max(worst, residual)
         maps[frame, :, y0:y1, x0:x1] = (refined - target).T.reshape(2, y1 - y0, x1 - x0)

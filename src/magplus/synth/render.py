@@ -32,7 +32,7 @@ from ..ops.warp import backward_warp
 from ..types import DEFAULT_RESOLUTION, NUM_FACE_LANDMARKS, check_alpha, check_landmarks
 from .au_fields import AU_SPECS, AUField, build_au_field
 from .faces import as_face_tensor, face_landmarks
-from .inverse import invert_flow
+from .inverse import FoldOverError, invert_flow
 from .program import AUProgram
 from .sampling import sample_program
 
@@ -100,6 +100,22 @@ def _fields_and_coefficients(program: AUProgram, landmarks: np.ndarray, height: 
     return fields, torch.from_numpy(coefficients)
 
 
+def fold_limit(field: torch.Tensor, min_det: float = 0.05) -> float:
+    """Largest factor ``s`` (0..1] such that ``p -> p + s * field(p)`` stays one-to-one on the grid.
+
+    Args:
+        field: ``(2, H, W)`` displacement in pixels.
+        min_det: smallest Jacobian determinant accepted.
+    """
+    dfx_dy, dfx_dx = torch.gradient(field[0])
+    dfy_dy, dfy_dx = torch.gradient(field[1])
+    for scale in np.linspace(1.0, 0.0, 101)[:-1]:
+        det = (1.0 + scale * dfx_dx) * (1.0 + scale * dfy_dy) - scale * scale * dfx_dy * dfy_dx
+        if float(det.min()) > min_det:
+            return float(scale)
+    return 0.0
+
+
 def _degrade(frames: torch.Tensor, program: AUProgram) -> torch.Tensor:
     """Add the program's sensor noise (seeded) and uint8 quantisation."""
     if program.noise_sigma > 0:
@@ -144,7 +160,14 @@ def render_program(program: AUProgram, face: Any = None, alpha: float = 1.0, lan
     drift = torch.from_numpy(program.drift() * scale * (alpha if scale_drift else 1.0))
     unit_grids = torch.stack([f.grid for f in fields]) if fields else torch.zeros(0, 2, height, width, dtype=torch.float64)
     nonrigid = torch.einsum("ta,achw->tchw", coefficients, unit_grids)  # T x 2 x H x W
-    maps, residual = invert_flow(drift, coefficients, fields, nonrigid)
+    try:
+        maps, residual = invert_flow(drift, coefficients, fields, nonrigid)
+    except FoldOverError as exc:
+        limit = 0.95 * alpha * fold_limit(nonrigid[exc.frame])  # margin: the grid gradient is approximate
+        raise InputError(
+            f"alpha x amplitude is too large: the skin folds over at frame {exc.frame}; with this program use "
+            f"alpha <= {limit:.3g} (or lower the AU amplitudes)."
+        ) from None
 
     still = (maps == 0).flatten(1).all(dim=1)
     frames = backward_warp(image[None].expand(program.n_frames, -1, -1, -1), maps.float(), mode="bicubic")
