@@ -150,3 +150,24 @@ def test_backbone_with_official_files(tmp_path):
         backbone.extract_motion(torch.rand(3, 3, 64, 64))
     with pytest.warns(UserWarning, match="not the paper's setting"):
         MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", config=config)  # MediaPipe approximation
+
+
+def test_convert_writes_loadable_safetensors_with_yaml_config(tmp_path, monkeypatch):
+    import yaml
+
+    config = _tiny_config()
+    generator = {"block_expansion": 4, "max_features": 8, "ladder": {"z_dim": 8},
+                 "dense_motion_params": {"block_expansion": 4, "max_features": 8, "num_blocks": 5, "dec_lease": 2,
+                                         "AdaINc": 8}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({"model": {"generator": generator}}))
+    model = MetaPortraitGenerator(config)
+    torch.save({"generator": model.state_dict(), "optimizer_generator": {}}, tmp_path / "ckpt_base.pth.tar")
+    hard = {k: getattr(config, k) for k in ("ladder_nef", "adain_hidden", "spade_hidden", "id_dim",
+                                             "spade_conv_dim", "spade_label_nc")}
+    # The YAML holds only the configurable widths; the tiny model also shrinks the hard-coded ones.
+    original = MetaPortraitConfig.from_yaml_file
+    monkeypatch.setattr(MetaPortraitConfig, "from_yaml_file", classmethod(lambda cls, p: original(p, **hard)))
+    written = convert([str(tmp_path / "ckpt_base.pth.tar"), str(tmp_path / "tiny.yaml")], str(tmp_path / "out"))
+    assert [p.name for p in written] == ["ckpt_base_generator.safetensors"]
+    loaded = load_generator(written[0], config)
+    assert torch.equal(loaded.SPDAE_G.conv_img.weight, model.SPDAE_G.conv_img.weight)

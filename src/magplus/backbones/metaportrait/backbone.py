@@ -51,7 +51,7 @@ class MetaPortraitBackbone(AnimationBackbone):
         identity: official ``src_<k>_id.npy``; None -> the one beside the official source landmarks,
             else a zero embedding (approximation).
         device: torch device.
-        config: generator widths (default: the official model).
+        config: generator widths (default: the official model), or an official YAML config path.
         strict: strict checkpoint loading.
     """
 
@@ -61,7 +61,9 @@ class MetaPortraitBackbone(AnimationBackbone):
 
     def __init__(self, checkpoint: str | Path | None = None, landmarks: str | Path | None = None,
                  identity: str | Path | None = None, device: str | torch.device = "cpu",
-                 config: MetaPortraitConfig | None = None, strict: bool = True):
+                 config: MetaPortraitConfig | str | Path | None = None, strict: bool = True):
+        if isinstance(config, (str, Path)):
+            config = MetaPortraitConfig.from_yaml_file(str(config))
         self.config = config or MetaPortraitConfig()
         self.device = torch.device(device)
         self.generator = load_generator(checkpoint, self.config, self.device, strict)

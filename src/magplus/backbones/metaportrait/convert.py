@@ -20,10 +20,16 @@ from .generator import MetaPortraitConfig, MetaPortraitGenerator
 def convert(inputs: list[str], out_dir: str) -> list[Path]:
     """Convert each official checkpoint in ``inputs`` to ``<out_dir>/<stem>_generator.safetensors``.
 
+    An input ending in ``.yaml``/``.yml`` is read as the official config (its widths are checked
+    and stored in the metadata); otherwise the official ``meta_portrait_256_eval`` widths are used.
+
     Raises:
         InputError: no input. OutputPathError: ``out_dir`` is not a folder or would overwrite an input.
         WeightsError / CheckpointMismatchError: unreadable file or keys that do not match the model.
     """
+    configs = [name for name in inputs if str(name).endswith((".yaml", ".yml"))]
+    inputs = [name for name in inputs if name not in configs]
+    config = MetaPortraitConfig.from_yaml_file(configs[-1]) if configs else MetaPortraitConfig()
     if not inputs:
         raise InputError(f"convert-weights metaportrait needs at least one input; {CHECKPOINT_HELP}")
     folder = Path(out_dir)
@@ -31,7 +37,7 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
         raise OutputPathError(f"output folder {str(folder)!r} is a file; pass a folder.")
     folder.mkdir(parents=True, exist_ok=True)
     with torch.device("meta"):
-        reference = MetaPortraitGenerator(MetaPortraitConfig())
+        reference = MetaPortraitGenerator(config)
     written = []
     for name in inputs:
         source = Path(name)
@@ -44,7 +50,7 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
             raise CheckpointMismatchError(
                 f"{str(source)!r} does not match the MetaPortrait base generator: {report.summary()}.", report)
         meta = {"model": "MetaPortrait base generator (meta_portrait_256_eval)", "source_file": source.name,
-                "config": json.dumps(MetaPortraitConfig().to_dict())}
+                "config": json.dumps(config.to_dict())}
         save_safetensors(state, target, metadata=meta)
         written.append(target)
     return written

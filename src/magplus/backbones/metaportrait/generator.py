@@ -70,6 +70,21 @@ class MetaPortraitConfig:
             motion_dec_lease=motion["dec_lease"], adain_channels=motion["AdaINc"], **hard_coded,
         )
 
+    @classmethod
+    def from_yaml_file(cls, path: str, **hard_coded: Any) -> "MetaPortraitConfig":
+        """Read ``model.generator`` of an official YAML config file (e.g. meta_portrait_256_eval.yaml)."""
+        import yaml
+
+        from ...errors import InputError
+
+        try:
+            with open(path) as handle:
+                generator = yaml.safe_load(handle)["model"]["generator"]
+            return cls.from_yaml_generator(generator, **hard_coded)
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read MetaPortrait config {str(path)!r} ({exc!r}); pass an official "
+                             "config/*.yaml with a model.generator section.") from exc
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
