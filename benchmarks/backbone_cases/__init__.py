@@ -19,6 +19,17 @@ ROW_KEYS = ("backbone", "stage", "device", "frames_per_s", "seconds", "peak_mem_
             "speedup_vs_baseline", "max_abs_diff_vs_baseline", "notes")
 
 
+def release_freed_memory() -> None:
+    """Return freed heap pages to the OS (glibc ``malloc_trim``), so the next stage's resident
+    memory growth is not hidden by memory an earlier stage freed but the allocator kept."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def rss_mb() -> float:
     """Current resident memory of this process in MiB (Linux ``/proc``)."""
     with open("/proc/self/statm") as handle:
@@ -45,6 +56,7 @@ def peak_memory(device: str = "cpu", interval_s: float = 0.002) -> Iterator[dict
             torch.cuda.synchronize()
             result["peak_mb"] = (torch.cuda.max_memory_allocated() - start) / 2**20
         return
+    release_freed_memory()
     start = rss_mb()
 
     def sample() -> None:
