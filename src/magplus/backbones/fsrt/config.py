@@ -83,6 +83,9 @@ class FSRTConfig:
             positive = item.name not in ("pix_start_octave", "kp_start_octave", "kp_pad", "expr_pad")
             if item.type in ("int", int) and positive and (not isinstance(value, int) or value <= 0):
                 raise InputError(f"FSRTConfig.{item.name} must be a positive integer, got {value!r}.")
+        if not (self.kp_temperature > 0 and 0 < self.kp_scale_factor <= 1):
+            raise InputError(f"FSRTConfig needs kp_temperature > 0 and 0 < kp_scale_factor <= 1, got "
+                             f"{self.kp_temperature} and {self.kp_scale_factor}.")
         if self.token_dim % self.dec_heads:
             raise InputError(f"FSRTConfig.token_dim ({self.token_dim}) must be divisible by dec_heads ({self.dec_heads}).")
 

@@ -75,6 +75,8 @@ class FSRTDecoder(nn.Module):
                expression: torch.Tensor) -> None:
         batch = memory[0][0].shape[0]
         check_shape(pixels, [batch, "n", 2], "pixels")
+        if pixels.shape[1] == 0:
+            raise InputError("pixels must hold at least one query pixel, got 0.")
         check_shape(keypoints, [batch, self.config.num_kp, 2], "keypoints")
         check_shape(expression, [batch, self.config.expression_size], "expression")
 

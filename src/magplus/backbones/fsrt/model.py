@@ -68,14 +68,19 @@ class FSRTModel(nn.Module):
     def __init__(self, config: FSRTConfig | None = None):
         super().__init__()
         self.config = config = config or FSRTConfig()
-        self.kp_detector = KPDetector(
+        self.kp_detector = self.build_keypoint_detector(config)
+        self.encoder = FSRTEncoder(config)
+        self.decoder = FSRTDecoder(config)
+        self.expression_encoder = ExpressionEncoder(config)
+
+    @staticmethod
+    def build_keypoint_detector(config: FSRTConfig) -> KPDetector:
+        """FOMM's keypoint detector without the Jacobian head, as FSRT configures it."""
+        return KPDetector(
             block_expansion=config.kp_block_expansion, num_kp=config.num_kp, num_channels=3,
             max_features=config.kp_max_features, num_blocks=config.kp_num_blocks,
             temperature=config.kp_temperature, estimate_jacobian=False,
             scale_factor=config.kp_scale_factor, pad=config.kp_pad)
-        self.encoder = FSRTEncoder(config)
-        self.decoder = FSRTDecoder(config)
-        self.expression_encoder = ExpressionEncoder(config)
 
     def load_official(self, kp_state: Mapping[str, torch.Tensor], vox_state: Mapping[str, Mapping[str, torch.Tensor]],
                       strict: bool = True) -> dict[str, LoadReport]:
