@@ -42,7 +42,9 @@ def machine_info() -> dict:
     import torch
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # other work on the machine skews timings
+    return {"machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
+                       f"load average at start {load}",
             "python": platform.python_version(), "torch": torch.__version__, "git_commit": commit or "unknown",
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.executable).name, *sys.argv])}

@@ -126,10 +126,15 @@ def test_convert_weights_round_trip(tmp_path, states, capsys):
 
 
 def test_convert_weights_errors(tmp_path, states, capsys):
-    checkpoint = tmp_path / "ck.pth.tar"
+    import yaml
+
+    checkpoint, config = tmp_path / "ck.pth.tar", tmp_path / "other.yaml"
     torch.save({"generator": states[0], "kp_detector": states[1]}, checkpoint)
-    # The vox-256 default config does not fit the miniature weights: strict failure, exit 2, nothing written.
-    assert cli_main(["convert-weights", "fomm", str(checkpoint), str(tmp_path / "out")]) == 2
+    other = json.loads(json.dumps(MINI))
+    other["common_params"]["num_kp"] = 4
+    config.write_text(yaml.safe_dump({"model_params": other}))
+    # A config that does not fit the weights: strict failure, exit 2, nothing written.
+    assert cli_main(["convert-weights", "fomm", str(checkpoint), str(config), str(tmp_path / "out")]) == 2
     assert "does not match the FOMM" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     with pytest.raises(DependencyError, match="no weight converter for backbone 'nonexistent'"):
