@@ -1,8 +1,9 @@
 """Offline optical flow for the evaluation metrics: reference frame -> every frame of a clip.
 
-Uses the registered estimators (``magplus.create_flow``); when the OpenCV estimators are not
-available in this installation, falls back to OpenCV's DIS directly so that evaluation never
-depends on which optional flow modules are installed.
+Uses the registered estimators (``magplus.create_flow``). When the built-in ``"dis"`` entry cannot
+be imported in this installation, :func:`ensure_dis_flow` registers a minimal OpenCV DIS estimator
+under that name (the registry's plug-in mechanism), so that evaluation, automatic α and the
+Lagrangian magnifier all keep working with the same estimator.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..flow.base import FlowEstimator
 from ..types import check_frames, check_image
 
 #: Default evaluation flow: DIS is fast (1–3 ms at 256²) and accurate to ~0.1 px (DOMAIN.md §3).
 DEFAULT_EVAL_FLOW = "dis"
 
 
-class _OpenCVDIS:
-    """Minimal DIS estimator (medium preset) with the :class:`FlowEstimator` call signature."""
+class _OpenCVDIS(FlowEstimator):
+    """Minimal DIS estimator (medium preset), not differentiable."""
 
     name = "dis"
+    differentiable = False
 
     def __init__(self) -> None:
         import cv2
@@ -33,24 +36,33 @@ class _OpenCVDIS:
         rgb = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
         return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
-    def __call__(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        src, tgt, single = self.validate(src, tgt)
         # cv2: src(y, x) ≈ tgt(y + fy, x + fx), i.e. the magplus convention (flow from src to tgt).
         out = [self._dis.calc(self._gray(a), self._gray(b), None) for a, b in zip(src, tgt)]
-        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float()
+        flow = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float()
+        return flow[0] if single else flow
+
+
+def ensure_dis_flow() -> None:
+    """Make ``create_flow("dis")`` work: register the OpenCV fallback if the built-in cannot load."""
+    from ..registry import FLOWS
+
+    try:
+        FLOWS.get("dis")
+    except (ImportError, AttributeError):
+        FLOWS.add("dis", _OpenCVDIS, "OpenCV DIS (evaluation fallback: magplus.flow.opencv not installed)")
 
 
 def get_flow(flow="dis"):
-    """A flow estimator from a name or an instance (falls back to OpenCV DIS for ``"dis"``)."""
+    """A flow estimator from a registered name or an instance."""
     if not isinstance(flow, str):
         return flow
     from ..registry import create_flow
 
-    try:
-        return create_flow(flow)
-    except (ImportError, AttributeError):
-        if flow != "dis":
-            raise
-        return _OpenCVDIS()
+    if flow == "dis":
+        ensure_dis_flow()
+    return create_flow(flow)
 
 
 def clip_flows(frames: torch.Tensor, ref: torch.Tensor | None = None, flow="dis", chunk: int = 16) -> torch.Tensor:
