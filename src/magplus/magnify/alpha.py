@@ -81,6 +81,23 @@ def choose_alpha(peak_px: float, target_px: float = DEFAULT_TARGET_AMPLITUDE, al
     return float(min(max(target / peak_px, 1.0), alpha_max))
 
 
+def measure_clip_motion(frames: torch.Tensor, mask: torch.Tensor | None = None, ref: torch.Tensor | None = None,
+                        flow="dis", percentile: float = 95.0) -> MotionAmplitude:
+    """Non-rigid motion amplitude of ``frames`` ``(T, 3, H, W)`` relative to ``ref`` (default frame 0).
+
+    Args:
+        mask: ``(H, W)`` region (e.g. the face) in [0, 1], or None for the whole frame.
+        flow: flow estimator name or instance (reference -> frame).
+    """
+    check_frames(frames, "frames")
+    ref = frames[0] if ref is None else ref
+    check_image(ref, "ref")
+    estimator = create_flow(flow) if isinstance(flow, str) else flow
+    flows = torch.cat([estimator(ref[None].expand_as(frames[i:i + 16]), frames[i:i + 16]).float()
+                       for i in range(0, frames.shape[0], 16)])
+    return measure_amplitude(flows, mask, percentile)
+
+
 def auto_alpha(ref: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | None = None,
                target_px: float = DEFAULT_TARGET_AMPLITUDE, alpha_max: float = DEFAULT_ALPHA_MAX,
                flow="dis") -> tuple[float, MotionAmplitude]:
@@ -89,10 +106,5 @@ def auto_alpha(ref: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | Non
     Returns:
         ``(alpha, amplitude)``: the α used and the measured motion.
     """
-    check_image(ref, "ref")
-    check_frames(frames, "frames")
-    estimator = create_flow(flow) if isinstance(flow, str) else flow
-    flows = torch.cat([estimator(ref[None].expand_as(frames[i:i + 16]), frames[i:i + 16]).float()
-                       for i in range(0, frames.shape[0], 16)])
-    amplitude = measure_amplitude(flows, mask)
+    amplitude = measure_clip_motion(frames, mask, ref, flow)
     return choose_alpha(amplitude.peak, target_px, alpha_max, resolution=frames.shape[-1]), amplitude
