@@ -153,7 +153,7 @@ def test_full_size_key_and_shape_parity(golden):
 def test_load_from_pt_files_safetensors_and_convert(case, tmp_path):
     _, t, kp_state, vox_state = case
     kp_path, vox_path = tmp_path / "kp_detector.pt", tmp_path / "vox256.pt"
-    torch.save(dict(kp_state), kp_path)
+    torch.save({f"module.{k}": v for k, v in kp_state.items()}, kp_path)  # as a DataParallel save
     torch.save({**{k: dict(v) for k, v in vox_state.items()}, "epoch_it": 3, "optimizer": {"state": {}}}, vox_path)
     source, driving = t["input/source"][0], torch.cat([t["input/driving_initial"], t["input/driving"]])
     config = case[0]

@@ -48,10 +48,17 @@ def _read(source: CheckpointLike) -> Mapping[str, Any]:
     raise WeightsError(f"a checkpoint must be a path or a dict of tensors, got a {type(source).__name__}.")
 
 
+def _without_wrapper_prefix(state: StateDict) -> StateDict:
+    """Drop the ``module.`` prefix a ``DataParallel`` wrapper adds to every key."""
+    if state and all(isinstance(key, str) and key.startswith("module.") for key in state):
+        return strip_prefix(state, "module.")
+    return state
+
+
 def split_model_state(data: Mapping[str, Any], where: str = "the checkpoint") -> dict[str, StateDict]:
     """``{"encoder": ..., "decoder": ..., "expression_encoder": ...}`` from the nested or the flat layout."""
     if any(isinstance(data.get(name), Mapping) for name in VOX_MODULES):
-        return {name: data[name] for name in VOX_MODULES if isinstance(data.get(name), Mapping)}
+        return {name: _without_wrapper_prefix(data[name]) for name in VOX_MODULES if isinstance(data.get(name), Mapping)}
     flat = {name: strip_prefix(data, name + ".") for name in VOX_MODULES}
     flat = {name: state for name, state in flat.items() if state}
     if not flat:
@@ -72,10 +79,10 @@ def read_kp_checkpoint(source: CheckpointLike) -> StateDict:
     if any(isinstance(value, Mapping) for value in data.values()):
         nested = [key for key, value in data.items() if isinstance(value, Mapping)]
         if "kp_detector" in nested:
-            return data["kp_detector"]
+            return _without_wrapper_prefix(data["kp_detector"])
         raise WeightsError(f"the keypoint-detector checkpoint is a dict of {nested}, not a state dict; "
                            "pass kp_detector.pt as --kp-checkpoint (vox256.pt goes to --checkpoint).")
-    return data
+    return _without_wrapper_prefix(data)
 
 
 def stored_config(source: CheckpointLike) -> dict[str, Any] | None:
