@@ -13,22 +13,19 @@ Stages (all in this process, same weights, same inputs):
 - ``magplus``: source encoded once with its keys/values, chunked queries, SDPA, ``inference_mode``.
 - ``magplus render_size=size/2``: decode a half-resolution grid and upsample bilinearly (approximate).
 
-Run alone: ``python benchmarks/backbone_cases/fsrt.py --frames 2 --size 128 --threads 2``.
+Run: ``.venv/bin/python benchmarks/backbones.py --backbones fsrt --frames 2 --size 256 --threads 2``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 
 from magplus.backbones.fsrt import VOX256, FSRTModel
 from magplus.backbones.fsrt.model import pixel_grid
+
+from . import make_row, peak_memory
 
 BASELINE_SCORE_BUDGET_MB = 768
 #: A 256x256 frame costs ~1 min on 2 cores, so the case caps its frames to stay within ~3 min:
@@ -37,40 +34,6 @@ BASELINE_SCORE_BUDGET_MB = 768
 BASELINE_FRAMES = 1
 MAX_FRAMES = 2
 CHUNK_SIZE = 8192
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096 / 2**20
-
-
-@contextmanager
-def peak_memory(device: torch.device = torch.device("cpu")) -> Iterator[dict]:
-    """Peak memory growth (MB) while the block runs: CUDA allocator peak, or resident memory sampled every 2 ms."""
-    result, stop = {"peak_mb": 0.0}, threading.Event()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        start = torch.cuda.memory_allocated(device)
-        yield result
-        torch.cuda.synchronize(device)
-        result["peak_mb"] = (torch.cuda.max_memory_allocated(device) - start) / 2**20
-        return
-    start = _rss_mb()
-
-    def sample() -> None:
-        while not stop.is_set():
-            result["peak_mb"] = max(result["peak_mb"], _rss_mb() - start)
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
-        result["peak_mb"] = max(result["peak_mb"], _rss_mb() - start)
 
 
 def _explicit_cross_attention(attn, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -120,14 +83,6 @@ def _signal_carrying_weights(model: FSRTModel) -> None:
                 module.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
 
 
-def _row(stage: str, device: str, frames: int, seconds: float, memory: dict, baseline_fps: float | None,
-         diff: float | None, notes: str) -> dict:
-    return {"backbone": "fsrt", "stage": stage, "device": device, "frames_per_s": frames / seconds,
-            "seconds": seconds, "peak_mem_mb": round(memory["peak_mb"], 1),
-            "speedup_vs_baseline": None if baseline_fps is None else frames / seconds / baseline_fps,
-            "max_abs_diff_vs_baseline": diff, "notes": notes}
-
-
 def run(frames: int = 2, size: int = 256, threads: int = 2, device: str = "cpu",
         baseline_frames: int | None = None) -> list[dict]:
     """Time the stages on random driving frames of ``size`` x ``size`` (>= 128) with ``threads`` threads.
@@ -155,17 +110,17 @@ def run(frames: int = 2, size: int = 256, threads: int = 2, device: str = "cpu",
         f"; pixels split into chunks of {max_pixels} to fit memory (unchunked would hold a {scores_mb:.0f} MB score matrix)")
     common = f"full-size vox256 architecture, random weights, {size}x{size}, {threads} thread(s)"
 
-    with torch.no_grad(), peak_memory(dev) as memory:
+    with torch.no_grad(), peak_memory(str(dev)) as memory:
         start = time.perf_counter()
         reference = official_style_frames(model, source, driving[:baseline_frames], max_pixels)
         _sync(dev)
         baseline_s = time.perf_counter() - start
     baseline_fps = baseline_frames / baseline_s
-    rows = [_row("official-style", str(dev), baseline_frames, baseline_s, memory, None, None,
-                 f"{common}; per frame, unchunked, explicit attention{split}")]
+    rows = [make_row("fsrt", "official-style", str(dev), baseline_frames, baseline_s, memory["peak_mb"],
+                     notes=f"{common}; per frame, unchunked, explicit attention{split}")]
 
     for stage, grid in (("magplus", None), (f"magplus render_size={size // 2}", size // 2)):
-        with torch.inference_mode(), peak_memory(dev) as memory:
+        with torch.inference_mode(), peak_memory(str(dev)) as memory:
             start = time.perf_counter()
             encoded = model.encode_source(source[None])
             kp, expression = model.keypoints_and_expression(driving)
@@ -180,16 +135,7 @@ def run(frames: int = 2, size: int = 256, threads: int = 2, device: str = "cpu",
         diff = float((torch.stack(out[:baseline_frames]) - reference).abs().max())
         how = ("approximate: coarse grid + bilinear upsampling (random weights give a noise-like image, so "
                "this difference overstates a real face's)") if grid else "exact up to float32 rounding"
-        rows.append(_row(stage, str(dev), frames, seconds, memory, baseline_fps, diff,
-                         f"{common}; source encoded once, cached K/V, chunks of {CHUNK_SIZE}, SDPA; {how}"))
+        rows.append(make_row("fsrt", stage, str(dev), frames, seconds, memory["peak_mb"], baseline_fps, diff,
+                             f"{common}; source encoded once, cached K/V, chunks of {CHUNK_SIZE}, SDPA; {how}"))
     return rows
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--frames", type=int, default=2)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    for row in run(args.frames, args.size, args.threads):
-        print(json.dumps(row))
