@@ -13,6 +13,7 @@ lands on ``q``: ``p + flow_t(p) = q``. Two stages solve it for every pixel ``q``
 2. Newton steps on the residual ``R(p) = p + d + M(p) - q`` with ``M`` and its Jacobian evaluated
    analytically, until ``max |R| < tol`` (default 1e-5 px; two or three steps in practice). A
    Jacobian determinant ``det(I + grad M) <= 0.05`` means the map folds over and is refused.
+   Pixels where ``|M| < 1e-4`` px keep the stage-1 answer (its error there is a fraction of that).
 
 The reported residual is the largest ``|p + flow_t(p) - q|`` over all pixels and frames: how far
 the rendered frame can be from the ground truth, before image interpolation.
@@ -28,6 +29,7 @@ from ..ops.warp import pixel_grid, pixels_to_normalized
 from .au_fields import gaussian_field
 
 FIXED_POINT_STEPS = 6
+NEGLIGIBLE_PX = 1e-4
 
 
 class FoldOverError(InputError):
@@ -129,7 +131,11 @@ def invert_flow(drift: torch.Tensor, coefficients: torch.Tensor, fields: list, n
         vectors = torch.cat([c * f.vectors for c, f in on])
         frame_centers = torch.cat([f.centers for _, f in on])
         alphas = torch.cat([f.inv_two_sigma2 for _, f in on])
-        refined, residual = _newton(source[row], target, drift[frame], frame_centers, vectors, alphas, tol)
+        # Newton only where the motion is not negligible: elsewhere the fixed-point answer is off
+        # by the interpolation error of a field below 1e-4 px, i.e. by far less than tol.
+        refined = source[row]
+        moving = ((refined - (target - drift[frame])) ** 2).sum(dim=1) >= NEGLIGIBLE_PX**2
+        refined[moving], residual = _newton(refined[moving], target[moving], drift[frame], frame_centers, vectors, alphas, tol)
         if not residual < max(tol, 1e-4):
             raise FoldOverError(
                 f"alpha x amplitude is too large: the deformation folds over or cannot be inverted at frame {frame} "

@@ -7,7 +7,7 @@ Definition (all in pixels of the rendered frame):
   amplitude (scaled by ``min(H, W) / 256``), ``e_a`` its envelope, ``d_t`` the rigid drift and
   ``s_d = alpha`` if ``scale_drift`` else 1. Convention of :mod:`magplus.types`: the pixel ``p``
   of frame 0 is at ``p + flow_t(p)`` in frame t, so ``backward_warp(frame_t, flow_t) ≈ frame_0``.
-* Frames second: ``frame_t(q) = face(q + G_t(q))`` (bicubic), where ``G_t`` inverts the flow
+* Frames second: ``frame_t(q) = face(q + G_t(q))`` (Keys cubic, :mod:`.resample`), where ``G_t`` inverts the flow
   exactly (:func:`magplus.synth.inverse.invert_flow`, residual < 1e-5 px).
 
 Because the flow is defined directly, it is *exactly* linear in alpha: the clip rendered with
@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..ops.warp import backward_warp
+from ..ops.warp import pixel_grid
 from ..types import DEFAULT_RESOLUTION, NUM_FACE_LANDMARKS, check_alpha, check_landmarks
 from .au_fields import AU_SPECS, AUField, build_au_field
 from .faces import as_face_tensor, face_landmarks
 from .inverse import FoldOverError, invert_flow
+from .resample import cubic_sample
 from .program import AUProgram
 from .sampling import sample_program
 
@@ -101,19 +102,31 @@ def _fields_and_coefficients(program: AUProgram, landmarks: np.ndarray, height: 
 
 
 def fold_limit(field: torch.Tensor, min_det: float = 0.05) -> float:
-    """Largest factor ``s`` (0..1] such that ``p -> p + s * field(p)`` stays one-to-one on the grid.
+    """Largest factor ``s`` such that ``p -> p + s * field(p)`` keeps a Jacobian determinant > ``min_det``.
+
+    Per pixel, ``det(I + s J) = 1 + s tr(J) + s^2 det(J)`` is a quadratic in ``s``; the answer is
+    its smallest positive root over all pixels (and frames).
 
     Args:
-        field: ``(2, H, W)`` displacement in pixels.
+        field: ``(2, H, W)`` or ``(T, 2, H, W)`` displacement in pixels.
         min_det: smallest Jacobian determinant accepted.
+
+    Returns:
+        The factor (``inf`` if the field can be scaled without limit).
     """
-    dfx_dy, dfx_dx = torch.gradient(field[0])
-    dfy_dy, dfy_dx = torch.gradient(field[1])
-    for scale in np.linspace(1.0, 0.0, 101)[:-1]:
-        det = (1.0 + scale * dfx_dx) * (1.0 + scale * dfy_dy) - scale * scale * dfx_dy * dfy_dx
-        if float(det.min()) > min_det:
-            return float(scale)
-    return 0.0
+    field = field[None] if field.ndim == 3 else field
+    dfx_dy, dfx_dx = torch.gradient(field[:, 0], dim=(1, 2))
+    dfy_dy, dfy_dx = torch.gradient(field[:, 1], dim=(1, 2))
+    trace, det = dfx_dx + dfy_dy, dfx_dx * dfy_dy - dfx_dy * dfy_dx
+    gap = 1.0 - min_det
+    with torch.no_grad():
+        linear = torch.where(trace < 0, -gap / trace, torch.full_like(trace, float("inf")))
+        disc = trace * trace - 4.0 * det * gap
+        root = torch.sqrt(disc.clamp(min=0.0))
+        roots = torch.stack([(-trace - root) / (2.0 * det), (-trace + root) / (2.0 * det)])
+        roots = torch.where((roots > 0) & (disc >= 0) & (det.abs() > 1e-12), roots, torch.full_like(roots, float("inf")))
+        best = torch.minimum(torch.where(det.abs() > 1e-12, roots.amin(0), linear), torch.full_like(trace, float("inf")))
+    return float(best.min())
 
 
 def _degrade(frames: torch.Tensor, program: AUProgram) -> torch.Tensor:
@@ -163,16 +176,17 @@ def render_program(program: AUProgram, face: Any = None, alpha: float = 1.0, lan
     try:
         maps, residual = invert_flow(drift, coefficients, fields, nonrigid)
     except FoldOverError as exc:
-        limit = 0.95 * alpha * fold_limit(nonrigid[exc.frame])  # margin: the grid gradient is approximate
+        # 0.95: margin for the grid's finite differences against the analytic Jacobian
+        limit = 0.95 * alpha * min(1.0, fold_limit(nonrigid))
         raise InputError(
-            f"alpha x amplitude is too large: the skin folds over at frame {exc.frame}; with this program use "
+            f"alpha x amplitude is too large: the skin folds over (first at frame {exc.frame}); with this program use "
             f"alpha <= {limit:.3g} (or lower the AU amplitudes)."
         ) from None
 
     still = (maps == 0).flatten(1).all(dim=1)
-    frames = backward_warp(image[None].expand(program.n_frames, -1, -1, -1), maps.float(), mode="bicubic")
-    frames = frames.clamp(0.0, 1.0)
-    frames[still] = image  # an identity warp is the face itself, without bicubic round-off
+    coords = pixel_grid(height, width, dtype=torch.float64)[None] + maps
+    frames = cubic_sample(image, coords).clamp(0.0, 1.0)
+    frames[still] = image  # an identity warp is the face itself, without round-off
     flow = (nonrigid + drift[:, :, None, None]).float()
 
     n_expr = len(program.events)
