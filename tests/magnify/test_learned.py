@@ -1,0 +1,99 @@
+"""MagPlus / DeMagPlus wrappers with an in-memory network: shapes, identity, masks, validation, I/O."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from magplus.errors import InputError, ShapeError, WeightsError
+from magplus.magnify.demag import DeMagPlus
+from magplus.magnify.learned import MagPlus, read_weights
+from magplus.magnify.nets import MagNet, MagNetConfig, alpha_code
+from magplus.train.config import TrainConfig
+from magplus.train.loop import export_weights
+
+
+def random_net(invert: bool = False) -> MagNet:
+    """A tiny network whose head is not zero, so that it really moves pixels."""
+    net = MagNet(MagNetConfig(width=4, blocks=1, invert_code=invert))
+    torch.nn.init.normal_(net.head.weight, std=0.3)
+    torch.nn.init.normal_(net.head.bias, std=0.3)
+    return net
+
+
+@pytest.fixture
+def clip() -> tuple[torch.Tensor, torch.Tensor]:
+    frames = torch.rand(3, 3, 36, 44)
+    return frames[0], frames
+
+
+def test_output_shape_dtype_range_on_odd_size(clip):
+    ref, frames = clip
+    out = MagPlus(net=random_net())(ref, frames, 8.0)
+    assert out.shape == frames.shape and out.dtype == torch.float32
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    assert (out - frames).abs().max() > 1e-3  # the random net does move pixels
+
+
+def test_alpha_one_is_identity_by_construction(clip):
+    ref, frames = clip
+    net = random_net().eval()
+    assert torch.equal(MagPlus(net=net)(ref, frames, 1.0), frames)
+    # The network itself, not only the wrapper's short cut: both scales vanish at α = 1.
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out = net(x[:1], x, torch.ones(2, 1, 32, 32))
+    assert (out - x).abs().max() < 1e-5
+
+
+def test_mask_leaves_outside_untouched(clip):
+    ref, frames = clip
+    mask = torch.zeros(36, 44)
+    mask[10:26, 12:30] = 1
+    out = MagPlus(net=random_net())(ref, frames, 12.0, mask=mask)
+    # α = 1 outside the mask makes the field and the residual exactly zero there.
+    assert (out - frames)[..., mask == 0].abs().max() < 1e-5
+    assert (out - frames)[..., mask == 1].abs().max() > 1e-3
+    assert torch.equal(MagPlus(net=random_net())(ref, frames, 12.0, mask=torch.zeros(36, 44)), frames)
+
+
+def test_per_frame_alpha_and_repeated_steps(clip):
+    ref, frames = clip
+    mag = MagPlus(net=random_net())
+    out = mag(ref, frames, torch.tensor([1.0, 4.0, 4.0]))
+    assert (out[0] - frames[0]).abs().max() < 1e-5
+    assert mag._steps(torch.tensor([32.0])) == 1 and mag._steps(torch.tensor([100.0])) == 2
+    assert DeMagPlus(net=random_net(True))._steps(torch.tensor([1 / 1000])) == 2
+
+
+def test_range_and_shape_errors(clip):
+    ref, frames = clip
+    with pytest.raises(InputError, match="DeMagPlus"):
+        MagPlus(net=random_net())(ref, frames, 0.5)
+    with pytest.raises(InputError, match="MagPlus"):
+        DeMagPlus(net=random_net(True))(ref, frames, 2.0)
+    with pytest.raises(InputError, match="alpha"):
+        MagPlus(net=random_net())(ref, frames, -3.0)
+    with pytest.raises(ShapeError):
+        MagPlus(net=random_net())(ref[:, :10], frames, 3.0)
+    with pytest.raises(InputError, match="alpha must be a float or a"):
+        MagPlus(net=random_net())(ref, frames, torch.tensor([2.0, 3.0]))
+    with pytest.raises(WeightsError, match="does not exist"):
+        MagPlus(weights="/nonexistent/magplus.safetensors")
+
+
+def test_alpha_code_range_and_inversion():
+    a = torch.tensor([2.0, 0.5]).view(2, 1, 1, 1)
+    code = alpha_code(a)
+    assert code.shape == (2, 32, 1, 1) and code.abs().max() <= 1
+    assert torch.allclose(alpha_code(a[1:], invert=True), alpha_code(a[:1]))
+
+
+def test_export_load_round_trip(tmp_path, clip):
+    ref, frames = clip
+    net = random_net().eval()
+    path = tmp_path / "m.safetensors"
+    export_weights(net, path, TrainConfig(net=net.config))
+    state, config = read_weights(path)
+    assert config == net.config and set(state) == set(net.state_dict())
+    assert torch.equal(MagPlus(weights=path)(ref, frames, 6.0), MagPlus(net=net)(ref, frames, 6.0))
