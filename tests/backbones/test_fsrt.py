@@ -231,7 +231,9 @@ def test_render_size_upsamples_and_inputs_are_checked(case):
         backbone.extract_motion(torch.rand(1, 3, 64, 48))
     with pytest.raises(ShapeError, match=r"values must lie in \[0, 1\]"):
         backbone.prepare_source(torch.rand(3, 64, 64) * 3)
-    for bad in ({"chunk_size": 0}, {"render_size": 2}):
+    fast = _backbone(case, precision="bfloat16").animate(t["input/source"][0], driving)
+    assert fast.dtype == torch.float32 and 0 < _max_diff(fast[1], full) < 0.05  # bfloat16: approximate
+    for bad in ({"chunk_size": 0}, {"render_size": 2}, {"precision": "half"}):
         with pytest.raises(InputError, match=next(iter(bad))):
             _backbone(case, **bad)
 

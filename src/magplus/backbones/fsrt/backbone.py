@@ -20,6 +20,8 @@ from .model import FSRTModel, SourceEncoding
 from .motion import best_reference_frame, relative_keypoints
 
 
+#: Decoder precisions: name -> autocast dtype (None: plain float32).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 #: Driving frames passed through the keypoint detector at once.
 MOTION_BATCH = 16
 
@@ -61,6 +63,8 @@ class FSRTBackbone(AnimationBackbone):
         relative: default motion mode: keypoints relative to a reference driving frame.
         find_best_frame: use the driving frame whose MediaPipe face shape best matches the source
             as the reference (the official ``--find_best_frame``); needs MediaPipe.
+        precision: ``"float32"`` (exact) or ``"bfloat16"``: decode under bfloat16 autocast, about
+            2-3x faster on CPUs with AVX512-BF16/AMX and on GPUs, approximate (about 1e-2 on [0, 1] images).
         adapt_scale: scale relative motion by the keypoint-hull size ratio (official ``--adapt_scale``,
             used in the official README command).
         strict: strict checkpoint loading (any missing/unexpected/wrong-shape key raises).
@@ -77,14 +81,16 @@ class FSRTBackbone(AnimationBackbone):
     def __init__(self, checkpoint: CheckpointLike | None = None, kp_checkpoint: CheckpointLike | None = None,
                  config: FSRTConfig | Mapping[str, Any] | str | None = None, device: str | torch.device = "cpu",
                  chunk_size: int | None = 8192, render_size: int | None = None, relative: bool = True,
-                 find_best_frame: bool = False, adapt_scale: bool = True, strict: bool = True,
-                 show_progress: bool = True):
+                 find_best_frame: bool = False, precision: str = "float32", adapt_scale: bool = True,
+                 strict: bool = True, show_progress: bool = True):
         if checkpoint is None or kp_checkpoint is None:
             raise missing_weights_error("the model checkpoint" if checkpoint is None else "the keypoint-detector checkpoint")
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
             raise InputError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
         if render_size is not None and (not isinstance(render_size, int) or render_size < 8):
             raise InputError(f"render_size must be an integer >= 8 or None, got {render_size!r}.")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}.")
         name = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else ""
         self.config = resolve_config(config if config is not None else stored_config(checkpoint), os.path.basename(name))
         self.model = FSRTModel(self.config).eval()
@@ -94,7 +100,7 @@ class FSRTBackbone(AnimationBackbone):
         self.model.to(self.device)
         self.chunk_size, self.render_size = chunk_size, render_size
         self.relative, self.find_best_frame, self.adapt_scale = relative, find_best_frame, adapt_scale
-        self.show_progress = show_progress
+        self.show_progress, self.precision = show_progress, precision
 
     def to(self, device: str | torch.device) -> "FSRTBackbone":
         self.device = torch.device(device)
@@ -144,10 +150,11 @@ class FSRTBackbone(AnimationBackbone):
         keypoints = self.target_keypoints(source, motion, reference, relative)
         grid = (self.render_size, self.render_size) if self.render_size else source.size
         frames = []
-        with torch.inference_mode():
+        dtype = PRECISIONS[self.precision]
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             for index in tqdm(range(len(motion)), desc="FSRT", unit="frame", leave=False,
                               disable=not self.show_progress or None):
-                rgb = self.model.decode(source, keypoints[index], motion.expression[index], grid, self.chunk_size)
+                rgb = self.model.decode(source, keypoints[index], motion.expression[index], grid, self.chunk_size).float()
                 if grid != source.size:
                     rgb = F.interpolate(rgb[None], size=source.size, mode="bilinear", align_corners=False)[0]
                 frames.append(rgb.clamp(0.0, 1.0))
