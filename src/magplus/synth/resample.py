@@ -10,7 +10,7 @@ spline passes through every pixel) reproduces polynomials up to degree 3 exactly
 image is moved by exactly the requested amount. It is evaluated with four bilinear
 ``grid_sample`` fetches (the weights of two neighbouring taps are merged into one fetch at a
 fractional position), which is about twice as fast as sixteen gathers. Outside the image the
-border is replicated.
+spline continues as a mirror image for two pixels, then the border is replicated.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+_PAD = 2
 
 
 def spline_coefficients(image: torch.Tensor) -> torch.Tensor:
@@ -60,8 +62,10 @@ def cubic_sample(image: torch.Tensor, coords: torch.Tensor, chunk: int = 16) -> 
         ``(T, C, H', W')`` float32: ``out[t, :, i, j] = image(coords[t, :, i, j])``.
     """
     channels, height, width = image.shape
-    coefficients = spline_coefficients(image)
-    parts = [_sample_chunk(coefficients, part, height, width) for part in coords.split(chunk)]
+    # The prefilter assumes a mirrored image (c[-1] = c[1]); extend the coefficients the same way
+    # so the taps just outside the frame match it, and shift the coordinates by the pad.
+    coefficients = F.pad(spline_coefficients(image)[None], (_PAD,) * 4, mode="reflect")[0]
+    parts = [_sample_chunk(coefficients, part + _PAD, height + 2 * _PAD, width + 2 * _PAD) for part in coords.split(chunk)]
     return torch.cat(parts) if parts else image.new_zeros((0, channels) + tuple(coords.shape[-2:]))
 
 
