@@ -1,0 +1,69 @@
+"""OpenCV flow wrappers: convention, accuracy on a known shift, input forms, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from flow_testdata import fourier_shift, interior_epe, make_texture
+
+import magplus
+from magplus.errors import InputError, ShapeError
+from magplus.flow.opencv import DISFlow, FarnebackFlow, estimate_flow, to_gray_uint8
+
+
+@pytest.fixture(scope="module")
+def shifted_pair():
+    src = make_texture(96, seed=5).float()
+    return src, fourier_shift(src, 3.0, -1.5)
+
+
+# Bounds: ~2-3x the EPE measured here on this 8-bit-quantised texture (DIS 0.04, Farneback 0.007,
+# TV-L1 0.01, DeepFlow 0.016 px); a sign or axis mistake would give >= 3 px.
+@pytest.mark.parametrize("name, bound", [("dis", 0.12), ("farneback", 0.05), ("tvl1", 0.05), ("deepflow", 0.05)])
+def test_known_shift(shifted_pair, name, bound):
+    src, tgt = shifted_pair
+    estimator = magplus.create_flow(name)
+    flow = estimator(src, tgt)
+    assert flow.shape == (1, 2, 96, 96) and flow.dtype == torch.float32
+    assert not estimator.differentiable
+    assert interior_epe(flow, 3.0, -1.5, border=12) <= bound
+
+
+def test_numpy_and_single_inputs(shifted_pair):
+    src, tgt = shifted_pair
+    batched = FarnebackFlow()(src, tgt)
+    single = FarnebackFlow()(src[0], tgt[0])
+    assert single.shape == (2, 96, 96) and torch.allclose(single, batched[0])
+    as_uint8 = lambda x: (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+    from_numpy = FarnebackFlow()(as_uint8(src), as_uint8(tgt))
+    # quantising RGB before the luma differs from quantising the luma only by rounding
+    assert from_numpy.shape == (2, 96, 96) and (from_numpy - single).abs().mean() < 0.05
+
+
+def test_estimate_flow_convenience(shifted_pair):
+    src, tgt = shifted_pair
+    assert torch.equal(estimate_flow(src, tgt), DISFlow()(src, tgt))
+    flow = estimate_flow(src, tgt, method="lucas-kanade", iterations=2)
+    assert interior_epe(flow, 3.0, -1.5) < 0.2
+
+
+def test_gray_conversion():
+    white = torch.ones(2, 3, 8, 8)
+    gray, single = to_gray_uint8(white)
+    assert gray.shape == (2, 8, 8) and gray.dtype == np.uint8 and (gray == 255).all() and not single
+    gray, single = to_gray_uint8(np.zeros((8, 8), dtype=np.uint8))
+    assert gray.shape == (1, 8, 8) and single
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(InputError, match="preset must be one of"):
+        DISFlow(preset="slow")
+    with pytest.raises(InputError, match="poly_n"):
+        FarnebackFlow(poly_n=6)
+    with pytest.raises(ShapeError, match="same shape"):
+        DISFlow()(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 16))
+    with pytest.raises(ShapeError, match="at least 8 x 8"):
+        DISFlow()(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4))
+    with pytest.raises(ShapeError, match="torch tensor or a numpy array"):
+        DISFlow()([1, 2], [1, 2])
