@@ -30,6 +30,8 @@ def test_program_validation():
         AUProgram([event], fps=0)
     with pytest.raises(InputError, match="n_frames must be an integer >= 2"):
         AUProgram([event], n_frames=1)
+    with pytest.raises(InputError, match="at least one AUEvent"):
+        AUProgram([])
     with pytest.raises(InputError, match="noise_sigma must be >= 0"):
         AUProgram([event], noise_sigma=-0.1)
 

@@ -21,8 +21,7 @@ def short_program(aus, amplitude=2.5, side=None, drift=(0.0, 0.0), **kwargs) -> 
 
 def nonrigid(clip, t):
     """Flow of frame t without the rigid drift ``(2, H, W)``."""
-    drift = torch.from_numpy(clip.program.drift()[t]).float() * (clip.alpha if clip.meta["scale_drift"] else 1.0)
-    return clip.flow[t] - drift[:, None, None]
+    return clip.nonrigid_flow()[t]
 
 
 def near(flow, point, radius=4):
@@ -37,6 +36,8 @@ def test_first_frame_is_the_face_and_flow_starts_at_zero(face, landmarks):
     assert torch.equal(clip.frames[0], face)
     assert torch.count_nonzero(clip.flow[0]) == 0
     assert clip.peak_px[0] == 0 and clip.apex_index == 2
+    np.testing.assert_allclose(clip.drift[-1], [0.5, 0.3])
+    assert clip.to_clip().fps == 200.0 and len(clip.to_clip()) == 5
 
 
 def test_ground_truth_flow_is_exact_on_a_ramp(ramp, landmarks):

@@ -126,6 +126,8 @@ class AUProgram:
 
     def __post_init__(self) -> None:
         self.events = [e if isinstance(e, AUEvent) else AUEvent(**e) for e in self.events]
+        if not self.events:
+            raise InputError("events must hold at least one AUEvent (the micro-expression); e.g. [AUEvent(12, None, 1.5, 0.02, 0.17, 0.32)].")
         if isinstance(self.blink, dict):
             self.blink = AUEvent(**self.blink)
         self.fps = _finite(self.fps, "fps")

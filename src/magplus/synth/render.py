@@ -29,7 +29,7 @@ import torch
 
 from ..errors import InputError
 from ..ops.warp import pixel_grid
-from ..types import DEFAULT_RESOLUTION, NUM_FACE_LANDMARKS, check_alpha, check_landmarks
+from ..types import DEFAULT_RESOLUTION, Clip, NUM_FACE_LANDMARKS, check_alpha, check_landmarks
 from .au_fields import AU_SPECS, AUField, build_au_field
 from .faces import as_face_tensor, face_landmarks
 from .inverse import FoldOverError, invert_flow
@@ -55,6 +55,8 @@ class SynthClip:
             excluded), pixels.
         alpha: the magnification the clip was rendered with.
         meta: numbers worth logging (inverse residual, amplitude scale, timings...).
+        drift: ``(T, 2)`` the rigid translation inside ``flow`` (pixels, alpha applied if
+            ``meta["scale_drift"]``); ``flow[t] - drift[t]`` is the non-rigid motion.
     """
 
     frames: torch.Tensor
@@ -66,6 +68,7 @@ class SynthClip:
     peak_px: np.ndarray
     alpha: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
+    drift: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -74,6 +77,15 @@ class SynthClip:
     def apex_index(self) -> int:
         """Frame with the largest expression displacement."""
         return int(np.argmax(self.peak_px))
+
+    def nonrigid_flow(self) -> torch.Tensor:
+        """``(T, 2, H, W)`` ground-truth flow without the rigid drift."""
+        drift = np.zeros((len(self), 2)) if self.drift is None else self.drift
+        return self.flow - torch.from_numpy(drift).float()[:, :, None, None]
+
+    def to_clip(self) -> Clip:
+        """The frames as a :class:`magplus.types.Clip` (program and peak curve in ``meta``)."""
+        return Clip(self.frames, fps=self.fps, meta={"program": self.program.to_dict(), "peak_px": self.peak_px.tolist()})
 
 
 def face_mask(landmarks: np.ndarray, height: int, width: int) -> torch.Tensor:
@@ -97,8 +109,7 @@ def _fields_and_coefficients(program: AUProgram, landmarks: np.ndarray, height: 
             cache[key] = build_au_field(event.au, event.side, landmarks, height, width)
         fields.append(cache[key])
         columns.append(alpha * event.amplitude_px * scale * event.envelope(program.times))
-    coefficients = np.stack(columns, axis=1) if columns else np.zeros((program.n_frames, 0))
-    return fields, torch.from_numpy(coefficients)
+    return fields, torch.from_numpy(np.stack(columns, axis=1))
 
 
 def fold_limit(field: torch.Tensor, min_det: float = 0.05) -> float:
@@ -127,6 +138,30 @@ def fold_limit(field: torch.Tensor, min_det: float = 0.05) -> float:
         roots = torch.where((roots > 0) & (disc >= 0) & (det.abs() > 1e-12), roots, torch.full_like(roots, float("inf")))
         best = torch.minimum(torch.where(det.abs() > 1e-12, roots.amin(0), linear), torch.full_like(trace, float("inf")))
     return float(best.min())
+
+
+def _invert(drift, coefficients, fields, nonrigid, alpha: float):
+    """:func:`invert_flow`, with the fold-over error turned into advice: the largest usable alpha."""
+    try:
+        return invert_flow(drift, coefficients, fields, nonrigid)
+    except FoldOverError as exc:
+        # 0.95: margin for the grid's finite differences against the analytic Jacobian
+        limit = 0.95 * alpha * min(1.0, fold_limit(nonrigid))
+        raise InputError(
+            f"alpha x amplitude is too large: the skin folds over (first at frame {exc.frame}); with this program use "
+            f"alpha <= {limit:.3g} (or lower the AU amplitudes)."
+        ) from None
+
+
+def _masks(program: AUProgram, fields: list[AUField], landmarks: np.ndarray, height: int, width: int) -> dict[str, torch.Tensor]:
+    """Region masks: one per expression event, their union, the blink's, and the face hull."""
+    n_expr = len(program.events)
+    masks = {event.label: f.mask for event, f in zip(program.events, fields)}
+    masks["expression"] = torch.stack([f.mask for f in fields[:n_expr]]).any(0)
+    if program.blink is not None:
+        masks["blink"] = fields[-1].mask
+    masks["face"] = face_mask(landmarks, height, width)
+    return masks
 
 
 def _degrade(frames: torch.Tensor, program: AUProgram) -> torch.Tensor:
@@ -171,39 +206,27 @@ def render_program(program: AUProgram, face: Any = None, alpha: float = 1.0, lan
 
     fields, coefficients = _fields_and_coefficients(program, landmarks, height, width, alpha, scale)
     drift = torch.from_numpy(program.drift() * scale * (alpha if scale_drift else 1.0))
-    unit_grids = torch.stack([f.grid for f in fields]) if fields else torch.zeros(0, 2, height, width, dtype=torch.float64)
+    unit_grids = torch.stack([f.grid for f in fields])
     nonrigid = torch.einsum("ta,achw->tchw", coefficients, unit_grids)  # T x 2 x H x W
-    try:
-        maps, residual = invert_flow(drift, coefficients, fields, nonrigid)
-    except FoldOverError as exc:
-        # 0.95: margin for the grid's finite differences against the analytic Jacobian
-        limit = 0.95 * alpha * min(1.0, fold_limit(nonrigid))
-        raise InputError(
-            f"alpha x amplitude is too large: the skin folds over (first at frame {exc.frame}); with this program use "
-            f"alpha <= {limit:.3g} (or lower the AU amplitudes)."
-        ) from None
-
+    maps, residual = _invert(drift, coefficients, fields, nonrigid, alpha)
     still = (maps == 0).flatten(1).all(dim=1)
     coords = pixel_grid(height, width, dtype=torch.float64)[None] + maps
     frames = cubic_sample(image, coords).clamp(0.0, 1.0)
     frames[still] = image  # an identity warp is the face itself, without round-off
     flow = (nonrigid + drift[:, :, None, None]).float()
 
+    masks = _masks(program, fields, landmarks, height, width)
     n_expr = len(program.events)
-    expression = torch.einsum("ta,achw->tchw", coefficients[:, :n_expr], unit_grids[:n_expr]) if n_expr else nonrigid * 0
-    masks = {event.label: f.mask for event, f in zip(program.events, fields)}
-    masks["expression"] = torch.stack([f.mask for f in fields[:n_expr]]).any(0) if n_expr else torch.zeros(height, width, dtype=torch.bool)
-    if program.blink is not None:
-        masks["blink"] = fields[-1].mask
-    masks["face"] = face_mask(landmarks, height, width)
+    expression = torch.einsum("ta,achw->tchw", coefficients[:, :n_expr], unit_grids[:n_expr])
     meta = {
         "inverse_residual_px": residual,
         "amplitude_scale": scale,
         "scale_drift": bool(scale_drift),
         "au_names": {e.label: AU_SPECS[e.au][0] for e in program.all_events()},
     }
-    return SynthClip(_degrade(frames, program), flow, program.fps, program, landmarks, masks,
-                     (expression * expression).sum(dim=1).flatten(1).amax(dim=1).sqrt().numpy(), alpha, meta)
+    peak = (expression * expression).sum(dim=1).flatten(1).amax(dim=1).sqrt().numpy()
+    return SynthClip(_degrade(frames, program), flow, program.fps, program, landmarks, masks, peak, alpha, meta,
+                     drift=drift.numpy())
 
 
 def generate(seed: int, face: Any = None, fps: float = 200.0, alpha: float = 1.0, **overrides: Any) -> SynthClip:

@@ -86,6 +86,20 @@ def _blink(rng: np.random.Generator, start_s: float, end_s: float) -> AUEvent:
     return AUEvent(45, None, rng.uniform(2.0, 4.0), onset, onset + close, onset + close + reopen)
 
 
+def _events(rng: np.random.Generator, aus: list[int], side: str | None, lead: float, rise: float, fall: float,
+            amplitude: float, fixed_timing: bool, fixed_amplitude: bool) -> list[AUEvent]:
+    """The events of one expression: the first AU sets the timing, the others follow it loosely."""
+    events = []
+    for index, au in enumerate(aus):
+        jitter = 0.0 if index == 0 else rng.uniform(-0.015, 0.015)
+        stretch = (1.0, 1.0) if index == 0 or fixed_timing else rng.uniform(0.85, 1.15, size=2)
+        amp = amplitude if index == 0 or fixed_amplitude else amplitude * rng.uniform(0.7, 1.3)
+        onset = max(0.0, lead + jitter)
+        apex = onset + rise * stretch[0]
+        events.append(AUEvent(au, side, float(amp), onset, apex, apex + fall * stretch[1]))
+    return events
+
+
 def sample_program(
     seed: Any = 0,
     fps: float = 200.0,
@@ -130,13 +144,8 @@ def sample_program(
     rise, fall = _timing(rng, onset_apex_ms, apex_offset_ms)
     lead = (lead_in_ms / 1000.0) if lead_in_ms is not None else rng.uniform(0.02, 0.06)
     base_amplitude = amplitude_px if amplitude_px is not None else math.exp(rng.uniform(*np.log(AMPLITUDE_RANGE_PX)))
-    events = []
-    for index, au in enumerate(chosen):
-        jitter = 0.0 if index == 0 else rng.uniform(-0.015, 0.015)
-        stretch = (1.0, 1.0) if index == 0 or onset_apex_ms is not None else rng.uniform(0.85, 1.15, size=2)
-        amp = base_amplitude if index == 0 or amplitude_px is not None else base_amplitude * rng.uniform(0.7, 1.3)
-        onset = max(0.0, lead + jitter)
-        events.append(AUEvent(au, chosen_side, float(amp), onset, onset + rise * stretch[0], onset + rise * stretch[0] + fall * stretch[1]))
+    events = _events(rng, chosen, chosen_side, lead, rise, fall, base_amplitude,
+                     fixed_timing=onset_apex_ms is not None, fixed_amplitude=amplitude_px is not None)
     end = max(e.offset_s for e in events) + ((lead_in_ms / 1000.0) if lead_in_ms is not None else rng.uniform(0.02, 0.06))
     blink_event = None
     if blink or (blink is None and rng.random() < BLINK_PROB):
