@@ -151,7 +151,8 @@ class FSRTBackbone(AnimationBackbone):
         grid = (self.render_size, self.render_size) if self.render_size else source.size
         frames = []
         dtype = PRECISIONS[self.precision]
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        autocast = torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+        with torch.inference_mode(), autocast:
             for index in tqdm(range(len(motion)), desc="FSRT", unit="frame", leave=False,
                               disable=not self.show_progress or None):
                 rgb = self.model.decode(source, keypoints[index], motion.expression[index], grid, self.chunk_size).float()
