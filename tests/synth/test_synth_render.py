@@ -123,6 +123,15 @@ def test_too_much_magnification_is_refused_with_a_usable_alpha(face, landmarks):
     assert render_program(program, face, alpha=limit, landmarks=landmarks).peak_px.max() > 2.9 * limit
 
 
+def test_motion_below_the_refinement_threshold_renders(face, landmarks):
+    """A frame whose motion is under 1e-4 px skips the Newton refinement but still gets its map."""
+    program = AUProgram([AUEvent(12, None, 0.01, 0.0, 0.01, 0.02)], fps=2000.0, n_frames=3, drift_px=(1.0, 0.0),
+                        noise_sigma=0.0, quantise=False)
+    clip = render_program(program, face, landmarks=landmarks)
+    assert 0 < clip.peak_px[1] < 1e-4 and clip.meta["inverse_residual_px"] < 1e-4
+    assert float((clip.frames[1] - clip.frames[0]).abs().max()) > 0.01  # the drift moved it
+
+
 def test_input_validation(face, landmarks):
     program = short_program([12])
     with pytest.raises(InputError, match="alpha"):

@@ -135,13 +135,14 @@ def invert_flow(drift: torch.Tensor, coefficients: torch.Tensor, fields: list, n
         # by the interpolation error of a field below 1e-4 px, i.e. by far less than tol.
         refined = source[row]
         moving = ((refined - (target - drift[frame])) ** 2).sum(dim=1) >= NEGLIGIBLE_PX**2
-        refined[moving], residual = _newton(refined[moving], target[moving], drift[frame], frame_centers, vectors, alphas, tol)
-        if not residual < max(tol, 1e-4):
-            raise FoldOverError(
-                f"alpha x amplitude is too large: the deformation folds over or cannot be inverted at frame {frame} "
-                f"(residual {residual:.3g} px); lower alpha or the AU amplitudes.",
-                frame,
-            )
-        worst = max(worst, residual)
+        if bool(moving.any()):  # else the envelope is within 1e-4 px of rest: nothing to refine
+            refined[moving], residual = _newton(refined[moving], target[moving], drift[frame], frame_centers, vectors, alphas, tol)
+            if not residual < max(tol, 1e-4):
+                raise FoldOverError(
+                    f"alpha x amplitude is too large: the deformation folds over or cannot be inverted at frame {frame} "
+                    f"(residual {residual:.3g} px); lower alpha or the AU amplitudes.",
+                    frame,
+                )
+            worst = max(worst, residual)
         maps[frame, :, y0:y1, x0:x1] = (refined - target).T.reshape(2, y1 - y0, x1 - x0)
     return maps, worst
