@@ -12,9 +12,9 @@ from magplus.flow.lucas_kanade import LucasKanadeFlow
 from magplus.ops.warp import backward_warp
 
 
-# Measured on this texture: 0.003-0.007 px for 0.2-1 px, 0.012-0.013 px for 3-6 px (float32).
-# The bounds leave ~3x margin for platform differences and are still well under the 0.05 px target.
-@pytest.mark.parametrize("shift, bound", [(0.2, 0.02), (0.5, 0.02), (1.0, 0.02), (3.0, 0.04), (6.0, 0.05)])
+# Measured on this texture with the defaults: 0.0008-0.0013 px for 0.2-1 px, 0.002 px for 3-6 px
+# (float32). The bounds leave ~5x margin for platform differences, well under the 0.05 px target.
+@pytest.mark.parametrize("shift, bound", [(0.2, 0.01), (0.5, 0.01), (1.0, 0.01), (3.0, 0.01), (6.0, 0.015)])
 def test_translation_accuracy(texture128, shift, bound):
     dx, dy = shift, -0.5 * shift
     tgt = fourier_shift(texture128, dx, dy)
@@ -27,8 +27,9 @@ def test_nonrigid_field_accuracy():
     src, tgt, truth = nonrigid_pair(96, amplitude=1.5)
     flow = LucasKanadeFlow()(src, tgt)
     error = (flow - truth).norm(dim=1)[:, 10:-10, 10:-10].mean()
-    # a window of sigma 2 px averages a field that bends by ~0.1 px over it; measured 0.022 px (DIS 0.11, TV-L1 0.064)
-    assert float(error) <= 0.04
+    # the Gaussian window (sigma 3 px) averages a field that bends over it; measured 0.008 px
+    # (DIS 0.11, TV-L1 0.064, DeepFlow 0.041)
+    assert float(error) <= 0.025
     assert float(truth.norm(dim=1).mean()) > 0.5  # the motion itself is not negligible
 
 
@@ -61,7 +62,7 @@ def test_batch_and_unbatched_shapes(texture128):
 
 
 def test_gradcheck_both_inputs_float64():
-    estimator = LucasKanadeFlow(levels=2, iterations=2, window_sigma=1.0, regularization=1e-3)
+    estimator = LucasKanadeFlow(levels=2, iterations=2, window_sigma=1.0, regularization=1e-3, flow_smoothing=0.7)
     src = torch.rand(1, 3, 12, 12, dtype=torch.float64, requires_grad=True)
     tgt = (src.detach() * 0.9 + 0.05 + 0.02 * torch.rand_like(src)).requires_grad_(True)
     assert torch.autograd.gradcheck(estimator, (src, tgt), eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)

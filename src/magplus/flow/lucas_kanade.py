@@ -79,8 +79,8 @@ class LucasKanadeFlow(FlowEstimator):
     name = "lucas-kanade"
     differentiable = True
 
-    def __init__(self, levels: int | None = None, min_size: int = 16, iterations: int = 3, window_sigma: float = 2.0,
-                 regularization: float = 1e-4, presmooth_sigma: float = 0.8, flow_smoothing: float = 0.0):
+    def __init__(self, levels: int | None = None, min_size: int = 16, iterations: int = 3, window_sigma: float = 3.0,
+                 regularization: float = 1e-4, presmooth_sigma: float = 0.8, flow_smoothing: float = 1.0):
         if levels is not None and (not isinstance(levels, int) or levels < 1):
             raise InputError(f"levels must be None or an int >= 1, got {levels!r}.")
         if not isinstance(iterations, int) or iterations < 1:
