@@ -91,14 +91,14 @@ def run_transfer(args: argparse.Namespace) -> int:
                                 frames=args.frames)
         total, config = args.synthetic, {"synthetic": args.synthetic, "frames": args.frames, "fps": args.fps}
     else:
-        cases = dataset_cases(args.dataset, args.root, args.annotation, args.sources, args.max_clips)
-        total = None
+        cases, total = dataset_cases(args.dataset, args.root, args.annotation, args.sources, args.max_clips)
         config = {"dataset": args.dataset, "root": args.root, "annotation": args.annotation,
                   "sources": args.sources, "max_clips": args.max_clips}
     kwargs = {"checkpoint": args.checkpoint} if args.checkpoint else None
     folder, summary = run(cases, args.output, backbone=args.backbone, magnifier=args.magnifier, alpha=args.alpha,
                           resolution=args.resolution, flow=args.flow, seed=args.seed, videos=args.videos,
-                          backbone_kwargs=kwargs, config=config, progress=not args.quiet, total=total)
+                          backbone_kwargs=kwargs, config=config, progress=not args.quiet, total=total,
+                          command=equivalent_command(args))
     _print_summary(summary, ("peak_ratio", "region_correlation", "leakage", "epe"))
     print(f"report: {folder}")
     return 0
@@ -111,10 +111,28 @@ def run_magnify(args: argparse.Namespace) -> int:
     for name in args.magnifier:
         MAGNIFIERS.get(name)
     folder, summary = run(args.magnifier, args.output, quick=args.quick, flow=args.flow, seed=args.seed,
-                          progress=not args.quiet)
+                          progress=not args.quiet, command=equivalent_command(args))
     _print_summary(summary, ("ssim", "rmse", "motion_error", "magnification_error"))
     print(f"report: {folder}")
     return 0
+
+
+def equivalent_command(args: argparse.Namespace) -> str:
+    """``magplus eval <protocol> --option value ...`` rebuilt from the parsed arguments (defaults included)."""
+    import shlex
+
+    parts = ["magplus", "eval", args.protocol]
+    for key, value in vars(args).items():
+        if key in ("handler", "command", "protocol") or value is None or value is False or value == []:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts += [flag, *(shlex.quote(str(v)) for v in value)]
+        else:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)
 
 
 def _print_summary(summary: dict, metrics: tuple[str, ...]) -> None:

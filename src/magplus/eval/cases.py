@@ -120,8 +120,11 @@ def _open_dataset(name: str, root: str | os.PathLike[str], annotation: str | os.
 
 def dataset_cases(name: str, root: str | os.PathLike[str], annotation: str | os.PathLike[str] | None = None,
                   sources: Sequence[str | os.PathLike[str]] = (), max_clips: int | None = None,
-                  max_side: int = 512) -> Iterator[TransferCase]:
-    """Yield one case per (annotated clip, source face) of a micro-expression dataset.
+                  max_side: int = 512) -> tuple[Iterator[TransferCase], int]:
+    """One case per (annotated clip, source face) of a micro-expression dataset.
+
+    The dataset and the source images are opened at once (so bad paths fail before any work);
+    the clips are read lazily, one per case.
 
     Args:
         name: ``casme2``, ``samm``, ``smic``, ``casme3``, ``mmew`` or ``generic``.
@@ -129,12 +132,19 @@ def dataset_cases(name: str, root: str | os.PathLike[str], annotation: str | os.
         sources: source face images; :func:`magplus.synth.default_face` when empty.
         max_clips: only the first K clips (in annotation order).
         max_side: frames larger than this are resized (keeps memory bounded; faces are cropped later).
+
+    Returns:
+        ``(cases, count)``: a lazy iterator of :class:`TransferCase` and their number.
     """
     from ..io import read_image
 
     dataset = _open_dataset(name, root, annotation)
     faces = _source_faces(sources, read_image)
     samples = dataset.samples[: int(max_clips)] if max_clips else dataset.samples
+    return _dataset_iter(dataset, samples, faces, max_side), len(samples) * len(faces)
+
+
+def _dataset_iter(dataset, samples, faces, max_side: int) -> Iterator[TransferCase]:
     for sample in samples:
         clip = dataset.load_frames(sample)
         frames = clip.frames

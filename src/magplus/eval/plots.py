@@ -62,3 +62,28 @@ def plot_distributions(path: Path, rows: Sequence[dict[str, Any]], metrics: Sequ
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_settings(folder: Path, rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> None:
+    """``plots/<protocol>.png``: each metric against the protocol's varied setting, one line per magnifier."""
+    plt = _pyplot()
+    (folder / "plots").mkdir(exist_ok=True)
+    varied = {"delta": "delta", "alpha": "alpha", "noise": "noise"}
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        subset = [r for r in rows if r["protocol"] == protocol]
+        axis = varied.get(protocol, "alpha")
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 2.8), dpi=100, squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            for name in dict.fromkeys(r["condition"] for r in subset):
+                xs = sorted({r[axis] for r in subset if r["condition"] == name})
+                ys = [np.mean([r[metric] for r in subset if r["condition"] == name and r[axis] == x]) for x in xs]
+                ax.plot(xs, ys, "o-", label=name)
+            ax.set_xscale("log")
+            ax.set_xlabel(axis)
+            ax.set_title(metric, fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"protocol: {protocol}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(folder / "plots" / f"{protocol}.png")
+        plt.close(fig)

@@ -26,15 +26,22 @@ from ..io.atomic import atomic_output_dir
 from .stats import summarize
 
 
-def provenance(seed: int | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """What is needed to rerun a report: command, versions, git commit, seed, date, machine."""
+def provenance(seed: int | None = None, command: str | None = None) -> dict[str, Any]:
+    """What is needed to rerun a report: command, versions, git commit, seed, date, machine.
+
+    Args:
+        seed: the run's seed.
+        command: the equivalent ``magplus ...`` command (the CLI rebuilds it from its parsed
+            arguments); the process's own ``sys.argv`` is recorded beside it as ``argv``.
+    """
     import numpy
     import torch
 
     from .. import __version__
 
     return {
-        "command": " ".join(["magplus", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command if command is not None else " ".join(["magplus", *sys.argv[1:]]),
+        "argv": list(sys.argv),
         "versions": {"magplus": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
                      "python": platform.python_version()},
         "git_commit": git_commit(),

@@ -243,7 +243,7 @@ def run_transfer(cases: Iterable[TransferCase], output: str, backbone: str = "la
                  magnifier: str = "lagrangian", alpha: float | str = "auto", resolution: int = 256,
                  flow: Any = "dis", seed: int = 0, videos: int = 2, plot_clips: int = 3,
                  backbone_kwargs: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                 progress: bool = True, total: int | None = None):
+                 progress: bool = True, total: int | None = None, command: str | None = None):
     """Evaluate direct transfer and MagPlus–DeMagPlus on ``cases`` and write a report folder.
 
     Args:
@@ -256,6 +256,7 @@ def run_transfer(cases: Iterable[TransferCase], output: str, backbone: str = "la
         config: extra settings to record (dataset, paths...).
         progress: show a progress bar over clips.
         total: number of cases, for the progress bar.
+        command: the equivalent CLI command, recorded in the report.
 
     Returns:
         ``(report folder, summary dict)``.
@@ -274,7 +275,7 @@ def run_transfer(cases: Iterable[TransferCase], output: str, backbone: str = "la
         rows.extend(_case_rows(result))
     settings = {"backbone": backbone, "magnifier": magnifier, "alpha": alpha, "resolution": resolution,
                 "flow": flow if isinstance(flow, str) else type(flow).__name__, **(config or {})}
-    info = {**provenance(seed), "config": settings,
+    info = {**provenance(seed, command), "config": settings,
             "clips": [{"clip": r.name, "alpha": r.alpha, "error": r.error, **r.meta} for r in results]}
     scored = [r for r in rows if r["condition"] != "error"]
     failed = sum(r.error is not None for r in results)
