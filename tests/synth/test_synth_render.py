@@ -8,7 +8,7 @@ import torch
 
 from magplus.errors import InputError, ShapeError
 from magplus.ops.warp import backward_warp
-from magplus.synth import AUEvent, AUProgram, generate, render_program, second_face
+from magplus.synth import AUEvent, AUProgram, generate, max_alpha, render_program, second_face
 
 
 def short_program(aus, amplitude=2.5, side=None, drift=(0.0, 0.0), **kwargs) -> AUProgram:
@@ -120,7 +120,10 @@ def test_too_much_magnification_is_refused_with_a_usable_alpha(face, landmarks):
         render_program(program, face, alpha=40.0, landmarks=landmarks)
     limit = float(str(info.value).split("alpha <= ")[1].split(" ")[0])
     assert 1.0 < limit < 40.0
+    assert max_alpha(program, face, landmarks) == pytest.approx(limit, rel=5e-3)
     assert render_program(program, face, alpha=limit, landmarks=landmarks).peak_px.max() > 2.9 * limit
+    with pytest.raises(InputError, match="folds over"):
+        render_program(program, face, alpha=1.15 * limit, landmarks=landmarks)
 
 
 def test_motion_below_the_refinement_threshold_renders(face, landmarks):
