@@ -82,3 +82,25 @@ def test_transfer_cli_bad_input_exits_with_one_line(tmp_path, capsys, argv, mess
 def test_magnify_cli_unknown_magnifier(tmp_path, capsys):
     assert main(["eval", "magnify", "--magnifier", "lagrangain", "-o", str(tmp_path / "m")]) == 2
     assert "did you mean 'lagrangian'" in capsys.readouterr().err.lower()
+
+
+def test_dataset_cases_from_a_generic_table(tmp_path):
+    from magplus.eval.cases import dataset_cases
+    from magplus.io import write_image, write_video
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_video(clips / "v.mkv", torch.rand(8, 3, 40, 56), fps=50, lossless=True)
+    table = clips / "labels.csv"
+    table.write_text("clip,onset,apex,offset,subject,aus\nv.mkv,2,4,6,p1,L12+4\n")
+    face = tmp_path / "face.png"
+    write_image(face, torch.rand(3, 32, 32))
+    cases, count = dataset_cases("generic", clips, table, sources=[face], max_side=28, fps=50)
+    cases = list(cases)
+    assert count == 1 and len(cases) == 1
+    case = cases[0]
+    assert case.name == "p1/v.mkv@face" and case.driving.shape == (5, 3, 20, 28) and case.fps == 50
+    assert (case.annotation.onset, case.annotation.apex, case.annotation.offset) == (0, 2, 4)
+    assert sorted(case.aus, key=str) == sorted([(12, "L"), (4, None)], key=str) and not case.aligned
+    with pytest.raises(Exception, match="does not exist"):
+        dataset_cases("generic", clips, table, sources=[tmp_path / "missing.png"])

@@ -43,7 +43,8 @@ def _register_transfer(protocols: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=_alpha, default="auto", help="'auto' or a factor >= 1")
     p.add_argument("--resolution", type=int, default=256, help="face crop side in pixels (default 256)")
     p.add_argument("--frames", type=int, help="resample synthetic clips to this many frames (fast previews)")
-    p.add_argument("--fps", type=float, default=200.0, help="frame rate of synthetic clips (default 200)")
+    p.add_argument("--fps", type=float,
+                   help="frame rate of synthetic clips (default 200) or of --dataset generic clips (default 30)")
     p.add_argument("--flow", default="dis", help="evaluation flow estimator (default dis)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic clips and the bootstrap")
     p.add_argument("--videos", type=int, default=2, help="clips with a side-by-side video (default 2)")
@@ -77,6 +78,8 @@ def _check_transfer_args(args: argparse.Namespace) -> None:
         raise InputError(f"--max-clips must be >= 1, got {args.max_clips}.")
     if args.alpha != "auto" and not args.alpha >= 1:
         raise InputError(f"--alpha must be 'auto' or >= 1 (the pipeline de-magnifies by 1/alpha), got {args.alpha}.")
+    if args.fps is not None and not args.fps > 0:
+        raise InputError(f"--fps must be > 0, got {args.fps}.")
     if args.videos < 0:
         raise InputError(f"--videos must be >= 0, got {args.videos}.")
 
@@ -87,11 +90,13 @@ def run_transfer(args: argparse.Namespace) -> int:
 
     _check_transfer_args(args)
     if args.synthetic is not None:
-        cases = synthetic_cases(args.synthetic, seed=args.seed, resolution=args.resolution, fps=args.fps,
+        fps = args.fps or 200.0
+        cases = synthetic_cases(args.synthetic, seed=args.seed, resolution=args.resolution, fps=fps,
                                 frames=args.frames)
-        total, config = args.synthetic, {"synthetic": args.synthetic, "frames": args.frames, "fps": args.fps}
+        total, config = args.synthetic, {"synthetic": args.synthetic, "frames": args.frames, "fps": fps}
     else:
-        cases, total = dataset_cases(args.dataset, args.root, args.annotation, args.sources, args.max_clips)
+        cases, total = dataset_cases(args.dataset, args.root, args.annotation, args.sources, args.max_clips,
+                                     fps=args.fps)
         config = {"dataset": args.dataset, "root": args.root, "annotation": args.annotation,
                   "sources": args.sources, "max_clips": args.max_clips}
     kwargs = {"checkpoint": args.checkpoint} if args.checkpoint else None

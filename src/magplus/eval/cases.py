@@ -107,7 +107,8 @@ def synthetic_cases(count: int, seed: int = 0, resolution: int = 256, fps: float
         )
 
 
-def _open_dataset(name: str, root: str | os.PathLike[str], annotation: str | os.PathLike[str] | None):
+def _open_dataset(name: str, root: str | os.PathLike[str], annotation: str | os.PathLike[str] | None,
+                  fps: float | None = None):
     from ..io import datasets
 
     key = str(name).lower()
@@ -115,12 +116,14 @@ def _open_dataset(name: str, root: str | os.PathLike[str], annotation: str | os.
         raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_LOADERS)}.")
     if root is None or not os.path.isdir(root):
         raise InputError(f"dataset root {str(root)!r} is not a folder; pass --root <the {key} folder>.")
-    return getattr(datasets, DATASET_LOADERS[key])(root, annotation)
+    loader = getattr(datasets, DATASET_LOADERS[key])
+    # Only the generic table has no fixed frame rate; the named datasets know theirs.
+    return loader(root, annotation, fps=fps) if key == "generic" and fps else loader(root, annotation)
 
 
 def dataset_cases(name: str, root: str | os.PathLike[str], annotation: str | os.PathLike[str] | None = None,
                   sources: Sequence[str | os.PathLike[str]] = (), max_clips: int | None = None,
-                  max_side: int = 512) -> tuple[Iterator[TransferCase], int]:
+                  max_side: int = 512, fps: float | None = None) -> tuple[Iterator[TransferCase], int]:
     """One case per (annotated clip, source face) of a micro-expression dataset.
 
     The dataset and the source images are opened at once (so bad paths fail before any work);
@@ -132,13 +135,14 @@ def dataset_cases(name: str, root: str | os.PathLike[str], annotation: str | os.
         sources: source face images; :func:`magplus.synth.default_face` when empty.
         max_clips: only the first K clips (in annotation order).
         max_side: frames larger than this are resized (keeps memory bounded; faces are cropped later).
+        fps: frame rate of ``generic`` clips (default 30); the named datasets know their own.
 
     Returns:
         ``(cases, count)``: a lazy iterator of :class:`TransferCase` and their number.
     """
     from ..io import read_image
 
-    dataset = _open_dataset(name, root, annotation)
+    dataset = _open_dataset(name, root, annotation, fps)
     faces = _source_faces(sources, read_image)
     samples = dataset.samples[: int(max_clips)] if max_clips else dataset.samples
     return _dataset_iter(dataset, samples, faces, max_side), len(samples) * len(faces)
