@@ -50,6 +50,9 @@ class MagNetConfig:
         prior: feed a parameter-free local least-squares motion estimate (see :func:`motion_prior`)
             and predict a correction to it (ablation switch; without it the network must learn
             the division in the normal equations itself, which it did not in short CPU runs).
+        warp: output head. True: warp the frame by ``(α-1)·u`` (+ residual). False (ablation
+            only): re-synthesise colour, ``Î = It + tanh(log α)·r`` with an unbounded-range r,
+            the analogue of an RGB head.
     """
 
     width: int = 16
@@ -57,6 +60,7 @@ class MagNetConfig:
     invert_code: bool = False
     residual: bool = True
     prior: bool = True
+    warp: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -221,7 +225,8 @@ class MagNet(nn.Module):
             out = torch.cat([out[:, :2] + prior[:, start:start + 2], out[:, 2:]], 1)
         out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
         field = out[:, :2]
-        residual = 0.1 * torch.tanh(out[:, 2:]) if self.config.residual else None
+        residual_range = 0.1 if self.config.warp else 1.0
+        residual = residual_range * torch.tanh(out[:, 2:]) if self.config.residual or not self.config.warp else None
         return field, residual
 
     def forward(
@@ -249,7 +254,7 @@ class MagNet(nn.Module):
             ref_feats = self.encode(ref)
         unit, residual = self.predict(ref_feats, ref, frame, alpha_map)
         field = (alpha_map - 1.0) * unit
-        out = backward_warp(frame, field, padding_mode="border")
+        out = backward_warp(frame, field, padding_mode="border") if self.config.warp else frame
         if residual is not None:
             out = out + torch.tanh(torch.log(alpha_map)) * residual
         return (out, field) if return_field else out

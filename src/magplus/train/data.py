@@ -134,7 +134,7 @@ def smooth_field(gen: torch.Generator, size: int, peak: float) -> torch.Tensor:
     return field * (peak / magnitude)
 
 
-def _sample(source: torch.Tensor, origin: tuple[float, float], scale: float, disp: torch.Tensor) -> torch.Tensor:
+def sample_source(source: torch.Tensor, origin: tuple[float, float], scale: float, disp: torch.Tensor) -> torch.Tensor:
     """Sample ``source`` ``(3, Hs, Ws)`` at ``origin + scale·(q + disp(q))`` (bilinear)."""
     size = disp.shape[-1]
     coords = pixel_grid(size, size)[None] + disp[None]
@@ -217,9 +217,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
         zero = torch.zeros_like(backward_map)
         sigma = float(torch.rand(1, generator=gen)) * self.max_noise
         return {
-            "ref": _degrade(_sample(source, origin, scale, zero), sigma, gen),
-            "frame": _degrade(_sample(source, origin, scale, backward_map), sigma, gen),
-            "target": _degrade(_sample(source, origin, scale, alpha * backward_map), 0.0, gen),
+            "ref": _degrade(sample_source(source, origin, scale, zero), sigma, gen),
+            "frame": _degrade(sample_source(source, origin, scale, backward_map), sigma, gen),
+            "target": _degrade(sample_source(source, origin, scale, alpha * backward_map), 0.0, gen),
             "alpha": torch.tensor(alpha, dtype=torch.float32),
             "field": (alpha - 1.0) * backward_map,
             "supervised": torch.tensor(1.0),

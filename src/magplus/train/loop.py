@@ -35,6 +35,8 @@ def build_dataset(config: TrainConfig, seed_offset: int = 0) -> torch.utils.data
     data = SyntheticPairs(sources, motion, config.size, seed=config.seed + seed_offset,
                           texture_fraction=config.texture_fraction, max_noise=config.max_noise)
     if config.videos:
+        if config.loss.flow <= 0 and config.loss.colour <= 0:
+            raise InputError("videos have no ground truth: give the flow and/or colour loss a weight > 0 (--w-flow, --w-colour).")
         from .video_pairs import MixedPairs, VideoPairs
 
         data = MixedPairs(data, VideoPairs(config.videos, motion, config.size, seed=config.seed + seed_offset))
