@@ -28,6 +28,7 @@ def test_cli_writes_clip_metadata_and_flow(tmp_path):
     assert meta["fps"] == 30 and meta["seed"] == 3 and meta["alpha"] == 1
     assert 1.2 < meta["peak_px"] <= 1.5 + 1e-6  # at 30 fps the apex may fall between frames
     assert meta["timings"][0]["apex_frame"] > meta["timings"][0]["onset_frame"]
+    assert {t["role"] for t in meta["timings"]} == {"expression"}
     flow = np.load(tmp_path / "clip_flow.npy")
     assert flow.dtype == np.float16 and flow.shape == (meta["n_frames"], 2, 256, 256)
     assert not flow[0].any()

@@ -28,8 +28,9 @@ def test_program_validation():
     event = AUEvent(4, None, 1.0, 0.0, 0.1, 0.2)
     with pytest.raises(InputError, match="fps must be > 0"):
         AUProgram([event], fps=0)
-    with pytest.raises(InputError, match="n_frames must be an integer >= 2"):
-        AUProgram([event], n_frames=1)
+    for bad in (1, 2.5, "9", True):
+        with pytest.raises(InputError, match="n_frames must be an integer >= 2"):
+            AUProgram([event], n_frames=bad)
     with pytest.raises(InputError, match="at least one AUEvent"):
         AUProgram([])
     with pytest.raises(InputError, match="noise_sigma must be >= 0"):

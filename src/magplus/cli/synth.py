@@ -83,7 +83,8 @@ def _metadata(clip: Any, args: argparse.Namespace, flow_path: Path | None) -> di
         {"au": e.au, "side": e.side, "label": e.label, "amplitude_px": e.amplitude_px,
          "onset_s": e.onset_s, "apex_s": e.apex_s, "offset_s": e.offset_s,
          "onset_frame": round(e.onset_s * program.fps), "apex_frame": round(e.apex_s * program.fps),
-         "offset_frame": round(e.offset_s * program.fps)}
+         "offset_frame": round(e.offset_s * program.fps),
+         "role": "distractor" if e is program.blink else "expression"}
         for e in program.all_events()
     ]
     return {

@@ -133,7 +133,8 @@ class AUProgram:
         self.fps = _finite(self.fps, "fps")
         if self.fps <= 0:
             raise InputError(f"fps must be > 0, got {self.fps}.")
-        if isinstance(self.n_frames, bool) or int(self.n_frames) != self.n_frames or int(self.n_frames) < 2:
+        whole = isinstance(self.n_frames, (int, np.integer)) and not isinstance(self.n_frames, bool)
+        if not whole or int(self.n_frames) < 2:
             raise InputError(f"n_frames must be an integer >= 2, got {self.n_frames!r}.")
         self.n_frames = int(self.n_frames)
         if len(self.drift_px) != 2:
