@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -101,23 +102,28 @@ def evaluate(name: str, pairs: list[dict]) -> list[dict]:
     return rows
 
 
-def time_lk_training(repeats: int = 3) -> list[dict]:
+def time_lk_training(device: str = "cpu", repeats: int = 3) -> list[dict]:
     """Best-of-``repeats`` forward and backward time of LK for batches of 1 and 4 at 128² and 256²."""
     estimator = magplus.create_flow("lucas-kanade")
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rows = []
     for size in (128, 256):
         for batch in (1, 4):
-            src = torch.rand(batch, 3, size, size, requires_grad=True)
-            tgt = torch.rand(batch, 3, size, size, requires_grad=True)
+            src = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
+            tgt = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
             forward, backward = [], []
-            for _ in range(repeats):
+            for _ in range(repeats + 1):  # the first round warms up (allocator, kernels)
+                sync()
                 start = time.perf_counter()
                 flow = estimator(src, tgt)
+                sync()
                 middle = time.perf_counter()
                 flow.square().mean().backward()
+                sync()
                 forward.append(middle - start)
                 backward.append(time.perf_counter() - middle)
-            rows.append(dict(size=size, batch=batch, forward_s=min(forward), backward_s=min(backward)))
+            rows.append(dict(size=size, batch=batch, device=device, forward_s=min(forward[1:]),
+                             backward_s=min(backward[1:])))
     return rows
 
 
@@ -135,7 +141,8 @@ def machine(threads: int) -> dict:
                 break
     except OSError:
         pass
-    return dict(platform=platform.platform(), cpu=cpu, python=platform.python_version(), torch=torch.__version__,
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return dict(platform=platform.platform(), cpu=cpu, cpu_count=os.cpu_count(), load_average_1min=load, python=platform.python_version(), torch=torch.__version__,
                 threads=threads, git_commit=commit, date=dt.datetime.now().isoformat(timespec="seconds"),
                 command=" ".join([Path(sys.executable).name] + sys.argv))
 
@@ -151,10 +158,12 @@ def markdown(result: dict) -> str:
         lines.append(f"| {row['method']} | {row['amplitude_px']:g} | {row['motion_mean_px']:.3f} | {row['epe_face']:.3f} | "
                      f"{row['epe_motion']:.3f} | {row['seconds_per_pair']:.3f} |")
     lines += ["", "## Lucas–Kanade forward + backward (training cost)", "",
-              "| size | batch | forward (s) | backward (s) |", "|---:|---:|---:|---:|"]
+              "| size | batch | device | forward (s) | backward (s) |", "|---:|---:|---|---:|---:|"]
     for row in result["lk_training"]:
-        lines.append(f"| {row['size']}² | {row['batch']} | {row['forward_s']:.3f} | {row['backward_s']:.3f} |")
-    lines += ["", f"Machine: {info['platform']}, {info['cpu']}, torch {info['torch']}, {info['threads']} thread(s). "
+        lines.append(f"| {row['size']}² | {row['batch']} | {row['device']} | {row['forward_s']:.3f} | {row['backward_s']:.3f} |")
+    lines += ["", f"Machine: {info['platform']}, {info['cpu']} ({info['cpu_count']} cores, 1-min load "
+              f"{info['load_average_1min']}: times on a shared machine are pessimistic), torch {info['torch']}, "
+              f"{info['threads']} thread(s). "
               f"Commit {info['git_commit']}, {info['date']}.", f"Command: `{info['command']}`", ""]
     return "\n".join(lines)
 
@@ -164,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads (default 1)")
     parser.add_argument("--seeds", type=int, default=2, help="clips per displacement (default 2)")
     parser.add_argument("--methods", nargs="*", default=None, help="estimators (default: all registered)")
+    parser.add_argument("--device", default="cpu", help="device of the LK training-cost timing (e.g. cuda)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="output folder")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     pairs, data = synth_pairs(args.seeds)
     methods = args.methods or magplus.list_flows()
     accuracy = [row for name in methods for row in evaluate(name, pairs)]
-    result = dict(data=data, accuracy=accuracy, lk_training=time_lk_training(), machine=machine(args.threads))
+    result = dict(data=data, accuracy=accuracy, lk_training=time_lk_training(args.device), machine=machine(args.threads))
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_output(args.out / "flow_accuracy.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))

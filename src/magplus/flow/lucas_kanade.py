@@ -10,9 +10,14 @@ Per pyramid level (coarsest first) the flow is refined by forwards-additive Gaus
 
 The Tikhonov term λ keeps flat, textureless regions from blowing up: there the update shrinks to
 zero and the flow inherited from the coarser level stays. Because λ damps only the *increment*,
-it does not bias the converged flow where there is texture. Everything is built from conv2d,
-grid_sample and arithmetic, so the flow is differentiable with respect to both images (no
-in-place ops, no ``.item()``, no hard thresholds).
+it does not bias the converged flow where there is texture. Data terms whose warped position
+leaves the image are faded out, each step's length is softly capped, and the flow is optionally
+Gaussian-smoothed after each step (a cheap stand-in for a smoothness prior against noise).
+
+The target is sampled as a cubic B-spline (:mod:`magplus.flow.sampling`): grid_sample's bilinear
+and bicubic kernels shift fine texture's phase and bias sub-pixel flow by several 0.01 px.
+Everything is conv2d, gather and arithmetic, so the flow is differentiable with respect to both
+images (no in-place ops, no ``.item()``; the only non-smooth points are the clamp ramps).
 
 Flow convention (see :mod:`magplus.types`): the flow ``F`` from ``src`` to ``tgt`` satisfies
 ``backward_warp(tgt, F) ≈ src``.
@@ -28,16 +33,17 @@ from ..ops.warp import pixel_grid
 from .base import FlowEstimator
 from .sampling import bspline_prefilter, sample_bspline
 
-# ITU-R BT.601 luma weights.
-_LUMA = (0.299, 0.587, 0.114)
+# ITU-R BT.601 luma weights (shared with the OpenCV wrappers).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # Soft limit (pixels of the current level) on one Gauss–Newton step.
 _MAX_STEP = 1.5
+
 
 def to_luminance(images: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` RGB (or ``(B, 1, H, W)``) -> ``(B, 1, H, W)`` luma."""
     if images.shape[1] == 1:
         return images
-    weights = torch.tensor(_LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
     return (images * weights).sum(dim=1, keepdim=True)
 
 
@@ -67,9 +73,12 @@ class LucasKanadeFlow(FlowEstimator):
             aliasing and quantisation noise.
         flow_smoothing: if > 0, Gaussian blur (pixels) of the flow after every iteration.
 
+    The defaults were chosen on synthetic micro-expressions with sensor noise (see
+    ``benchmarks/flow_accuracy.py``): a 3 px window with 1 px flow smoothing cuts the error by ~40 % on
+    noisy faces (0.045 vs 0.073 px) against a 2 px window without smoothing, and keeps textured shifts at ~0.002 px.
+
     Example:
         >>> import torch
-        >>> from magplus.ops.warp import backward_warp
         >>> img = torch.rand(1, 3, 64, 64)
         >>> flow = LucasKanadeFlow()(img, img)
         >>> tuple(flow.shape)

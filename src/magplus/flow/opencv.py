@@ -16,8 +16,9 @@ import torch
 from ..errors import DependencyError, InputError, ShapeError
 from ..types import describe_shape
 from .base import FlowEstimator
+from .lucas_kanade import LUMA_WEIGHTS
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+_LUMA = np.array(LUMA_WEIGHTS, dtype=np.float64)
 
 
 def _cv2():
