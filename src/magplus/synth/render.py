@@ -98,6 +98,11 @@ def face_mask(landmarks: np.ndarray, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(mask.astype(bool))
 
 
+def _check_program(program: Any) -> None:
+    if not isinstance(program, AUProgram):
+        raise InputError(f"program must be an AUProgram, got {type(program).__name__}; build one or use sample_program().")
+
+
 def _fields_and_coefficients(program: AUProgram, landmarks: np.ndarray, height: int, width: int, alpha: float,
                              scale: float) -> tuple[list[AUField], torch.Tensor]:
     """One field per event (expression events first, then the blink) and their ``(T, A)`` coefficients."""
@@ -130,14 +135,14 @@ def fold_limit(field: torch.Tensor, min_det: float = 0.05) -> float:
     dfy_dy, dfy_dx = torch.gradient(field[:, 1], dim=(1, 2))
     trace, det = dfx_dx + dfy_dy, dfx_dx * dfy_dy - dfx_dy * dfy_dx
     gap = 1.0 - min_det
-    with torch.no_grad():
-        linear = torch.where(trace < 0, -gap / trace, torch.full_like(trace, float("inf")))
-        disc = trace * trace - 4.0 * det * gap
-        root = torch.sqrt(disc.clamp(min=0.0))
-        roots = torch.stack([(-trace - root) / (2.0 * det), (-trace + root) / (2.0 * det)])
-        roots = torch.where((roots > 0) & (disc >= 0) & (det.abs() > 1e-12), roots, torch.full_like(roots, float("inf")))
-        best = torch.minimum(torch.where(det.abs() > 1e-12, roots.amin(0), linear), torch.full_like(trace, float("inf")))
-    return float(best.min())
+    never = torch.full_like(trace, float("inf"))
+    # det(J) ~ 0: the quadratic is linear, 1 + s tr(J) = min_det.
+    linear = torch.where(trace < 0, -gap / trace, never)
+    disc = trace * trace - 4.0 * det * gap
+    root = torch.sqrt(disc.clamp(min=0.0))
+    roots = torch.stack([(-trace - root) / (2.0 * det), (-trace + root) / (2.0 * det)])
+    roots = torch.where((roots > 0) & (disc >= 0), roots, never[None]).amin(0)
+    return float(torch.where(det.abs() > 1e-12, roots, linear).min())
 
 
 def max_alpha(program: AUProgram, face: Any = None, landmarks: np.ndarray | None = None) -> float:
@@ -150,6 +155,7 @@ def max_alpha(program: AUProgram, face: Any = None, landmarks: np.ndarray | None
     Returns:
         ``0.95 x`` the limit (the margin covers the grid's finite differences).
     """
+    _check_program(program)
     image = as_face_tensor(face)
     _, height, width = image.shape
     landmarks = face_landmarks(image) if landmarks is None else np.asarray(landmarks, dtype=np.float64)
@@ -215,8 +221,7 @@ def render_program(program: AUProgram, face: Any = None, alpha: float = 1.0, lan
     Raises:
         InputError: bad program/alpha, or a deformation that folds over. NoFaceError: no face found.
     """
-    if not isinstance(program, AUProgram):
-        raise InputError(f"program must be an AUProgram, got {type(program).__name__}; build one or use sample_program().")
+    _check_program(program)
     check_alpha(alpha)
     alpha = float(alpha)
     image = as_face_tensor(face)
