@@ -1,0 +1,99 @@
+"""MagPipeline end to end on tiny synthetic clips, and magnify/de-magnify round trips."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from magplus.errors import InputError, ShapeError, UnknownNameError
+from magplus.magnify.alpha import measure_clip_motion
+from magplus.magnify.classical import LagrangianMagnifier
+from magplus.pipeline import MagPipeline
+from magplus.synth import default_face, render_program, sample_program, second_face
+
+
+def small(image: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    """8 frames at 64² of an AU12 program on the second face, and the source face at 64²."""
+    program = sample_program(3, fps=30, aus=[12], amplitude_px=2.5, side=None, blink=False, drift_px=(0.0, 0.0))
+    clip = render_program(program, small(second_face(), 64))
+    frames = clip.frames[:: max(1, clip.frames.shape[0] // 8)][:8]
+    return small(default_face(), 64), frames
+
+
+@pytest.mark.parametrize("magnifier", ["lagrangian", "eulerian"])
+def test_pipeline_end_to_end_tiny(tiny_clip, magnifier):
+    source, driving = tiny_clip
+    pipe = MagPipeline(magnifier=magnifier, alpha=4.0, resolution=64, compute_direct=True, progress=False)
+    out = pipe(source, driving, fps=30)
+    for clip in (out.result, out.direct, out.magnified_driving, out.generated_macro):
+        assert clip.shape == (8, 3, 64, 64) and clip.min() >= 0 and clip.max() <= 1
+    assert out.alpha == 4.0
+    assert {"crop", "magnify", "backbone_magnified", "demagnify"} <= set(out.timings)
+
+
+def test_pipeline_alpha_one_equals_direct(tiny_clip):
+    source, driving = tiny_clip
+    out = MagPipeline(alpha=1.0, resolution=64, compute_direct=True, progress=False)(source, driving, fps=30)
+    assert torch.allclose(out.result, out.direct, atol=1e-6)
+
+
+def test_pipeline_no_magplus_is_direct_transfer(tiny_clip):
+    source, driving = tiny_clip
+    out = MagPipeline(magnify=False, resolution=64, progress=False, crop=False)(source, driving, fps=30)
+    assert out.magnified_driving is None and out.result is out.direct and out.alpha == 1.0
+
+
+def test_pipeline_auto_alpha_reaches_target(tiny_clip):
+    source, driving = tiny_clip
+    pipe = MagPipeline(alpha="auto", target_amplitude=8.0, resolution=64, progress=False, crop=False)
+    out = pipe(source, driving, fps=30)
+    assert out.amplitude is not None and 1.0 <= out.alpha <= pipe.alpha_max
+    # target is 8 px at 256 px, i.e. 2 px at 64 px
+    assert out.alpha == pytest.approx(min(max(2.0 / out.amplitude.peak, 1.0), pipe.alpha_max), rel=1e-6)
+
+
+def test_pipeline_bad_inputs(tiny_clip):
+    source, driving = tiny_clip
+    with pytest.raises(InputError, match="alpha"):
+        MagPipeline(alpha=0.0)
+    with pytest.raises(InputError, match=">= 1"):
+        MagPipeline(alpha=0.5)
+    with pytest.raises(UnknownNameError, match="Did you mean"):
+        MagPipeline(backbone="landmark-wrap")
+    with pytest.raises(ShapeError, match="at least 2"):
+        MagPipeline(resolution=64, progress=False)(source, driving[:1])
+
+
+def test_demagnify_of_magnify_recovers_generator_clip():
+    """De-magnify(magnify(x, α), 1/α) ≈ x, judged on motion against the generator's exact flow."""
+    from magplus.face.landmarks import detect_landmarks
+    from magplus.face.regions import region_masks
+    from magplus.flow.opencv import DISFlow
+
+    program = sample_program(5, fps=60, aus=[4], amplitude_px=1.0, side=None, blink=False, drift_px=(0.3, 0.0),
+                             noise_sigma=0.0)
+    clip = render_program(program, small(default_face(), 128))
+    frames, truth = clip.frames[::2], clip.flow[::2]
+    face = region_masks(detect_landmarks(frames[0]), size=(128, 128))["face"]
+    mag, alpha = LagrangianMagnifier(), 6.0
+    magnified = mag(frames[0], frames, alpha, face)
+    restored = mag(magnified[0], magnified, 1.0 / alpha)
+    dis = DISFlow()
+    inside = face[8:-8, 8:-8] > 0.5
+
+    def epe(x: torch.Tensor) -> float:
+        flow = dis(x[:1].expand_as(x), x)
+        return float((flow - truth).norm(dim=1)[:, 8:-8, 8:-8][:, inside].mean())
+
+    # Measured: DIS against the exact flow gives 0.021 px on the original clip, 0.025 px on the
+    # restored one.
+    assert epe(restored) < 1.5 * epe(frames) + 0.01
+    peak_in, peak_out = measure_clip_motion(frames, face).peak, measure_clip_motion(restored, face).peak
+    assert abs(peak_out - peak_in) < 0.2 * peak_in
+    assert measure_clip_motion(magnified, face).peak > 3.0 * peak_in
