@@ -141,7 +141,7 @@ def machine(threads: int) -> dict:
                 break
     except OSError:
         pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
     return dict(platform=platform.platform(), cpu=cpu, cpu_count=os.cpu_count(), load_average_1min=load, python=platform.python_version(), torch=torch.__version__,
                 threads=threads, git_commit=commit, date=dt.datetime.now().isoformat(timespec="seconds"),
                 command=" ".join([Path(sys.executable).name] + sys.argv))
