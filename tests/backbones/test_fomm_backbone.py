@@ -7,6 +7,8 @@ import pytest
 import torch
 
 import magplus
+from fomm_mini import MINI
+
 from magplus.backbones.fomm import FOMMBackbone
 from magplus.backbones.fomm.animate import convex_hull_area, find_best_frame, normalise_landmarks, normalize_kp
 from magplus.backbones.fomm.blocks import make_coordinate_grid
@@ -14,13 +16,6 @@ from magplus.backbones.fomm.config import build_modules
 from magplus.backbones.fomm.generator import deform_input
 from magplus.errors import InputError, NoFaceError, ShapeError
 
-MINI = {
-    "common_params": {"num_kp": 3, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 4, "max_features": 8, "scale_factor": 0.25, "num_blocks": 2},
-    "generator_params": {"block_expansion": 4, "max_features": 8, "num_down_blocks": 2, "num_bottleneck_blocks": 1,
-                         "estimate_occlusion_map": True,
-                         "dense_motion_params": {"block_expansion": 4, "max_features": 8, "num_blocks": 2, "scale_factor": 0.25}},
-}
 
 
 @pytest.fixture

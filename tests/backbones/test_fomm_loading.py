@@ -8,19 +8,14 @@ import json
 import pytest
 import torch
 
+from fomm_mini import MINI
+
 from magplus.backbones.fomm import FOMMBackbone
 from magplus.backbones.fomm.config import build_modules, load_config
 from magplus.cli import main as cli_main
 from magplus.cli.convert_weights import load_converter
 from magplus.errors import CheckpointMismatchError, DependencyError, InputError, WeightsError
 
-MINI = {
-    "common_params": {"num_kp": 3, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 4, "max_features": 8, "scale_factor": 0.25, "num_blocks": 2},
-    "generator_params": {"block_expansion": 4, "max_features": 8, "num_down_blocks": 2, "num_bottleneck_blocks": 1,
-                         "estimate_occlusion_map": True,
-                         "dense_motion_params": {"block_expansion": 4, "max_features": 8, "num_blocks": 2, "scale_factor": 0.25}},
-}
 
 
 @pytest.fixture

@@ -48,14 +48,6 @@ def _load_case(folder: str):
     return config, tensors, kp_state, vox_state
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The miniature model is tiny: one thread avoids oversubscription on a shared machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture
 def case(golden):

@@ -30,14 +30,6 @@ def _mini_config(golden) -> MetaPortraitConfig:
         spade_conv_dim=literals["SPADE_CONV_DIM"], spade_label_nc=literals["LABEL_NC_LIST"])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Several processes share this machine's cores; one thread avoids oversubscription stalls.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture
 def mini(golden):

@@ -1,4 +1,4 @@
-"""Fixtures of the flow tests: a textured image and one-thread torch."""
+"""Fixtures of the flow tests: a textured image."""
 
 from __future__ import annotations
 
@@ -11,11 +11,3 @@ from flow_testdata import make_texture
 def texture128() -> torch.Tensor:
     return make_texture(128).float()
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared; one thread keeps timings predictable
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

@@ -67,7 +67,7 @@ def test_lagrangian_mask_limits_magnification():
     frames, flows = shifted_clip(ref, [0.0, 0.5])
     mask = torch.zeros(64, 64)
     mask[:, :32] = 1.0
-    from magplus.magnify.lagrangian import alpha_map
+    from magplus.magnify.base import alpha_map
 
     out = LagrangianMagnifier(flow=None, flow_smoothing=0.0, occlusion_aware=False).magnify_with_flow(
         frames, flows, alpha_map(4.0, mask, 2, 64, 64))

@@ -27,11 +27,3 @@ def ramp(face):
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
     return torch.stack([0.1 + xs / 400.0, 0.1 + ys / 400.0, 0.2 + (xs + ys) / 900.0])
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small tensor ops: on a shared 2-core machine extra intra-op threads only spin (measured 5-10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

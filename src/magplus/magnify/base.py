@@ -9,6 +9,22 @@ import torch
 from ..types import check_alpha, check_frames, check_image
 
 
+def alpha_map(alpha, mask: torch.Tensor | None, frames: int, height: int, width: int, device=None) -> torch.Tensor:
+    """Per-pixel magnification ``(T, 1, H, W)``: α inside the mask, 1 outside, blended between.
+
+    Args:
+        alpha: float or ``(T,)`` tensor.
+        mask: ``None``, ``(H, W)`` or ``(T, H, W)`` in [0, 1].
+    """
+    a = torch.as_tensor(alpha, dtype=torch.float32, device=device).reshape(-1, 1, 1, 1)
+    a = a.expand(frames, 1, height, width) if a.shape[0] in (1, frames) else a
+    if mask is None:
+        return a.expand(frames, 1, height, width).clone()
+    m = mask.to(device=device, dtype=torch.float32)
+    m = m.reshape(-1, 1, height, width).expand(frames, 1, height, width)
+    return 1.0 + (a - 1.0) * m
+
+
 class Magnifier(abc.ABC):
     """Scales the motion of ``frames`` relative to ``ref`` by ``alpha``.
 
@@ -37,6 +53,13 @@ class Magnifier(abc.ABC):
                     f"mask must be (H, W) or (T, H, W) matching frames {tuple(frames.shape[-2:])}, got "
                     f"{tuple(getattr(mask, 'shape', ()))}."
                 )
+
+    def pixel_alpha(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """Validate the inputs and return the per-pixel α ``(T, 1, H, W)``, or None when it is 1 everywhere."""
+        self.validate(ref, frames, alpha, mask)
+        t, _, h, w = frames.shape
+        alpha_px = alpha_map(alpha, mask, t, h, w, device=frames.device)
+        return None if torch.all(alpha_px == 1) else alpha_px
 
     @abc.abstractmethod
     def forward(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..ops.pyramid import collapse_laplacian, laplacian_pyramid
 from .base import Magnifier
-from .lagrangian import alpha_map
 
 
 def butterworth_bandpass(signal: torch.Tensor, fps: float, low_hz: float, high_hz: float, order: int = 2) -> torch.Tensor:
@@ -79,11 +78,10 @@ class EulerianMagnifier(Magnifier):
 
     @torch.no_grad()
     def forward(self, ref, frames, alpha, mask=None):
-        self.validate(ref, frames, alpha, mask)
-        t, _, h, w = frames.shape
-        alpha_px = alpha_map(alpha, mask, t, h, w)
-        if torch.all(alpha_px == 1):
+        alpha_px = self.pixel_alpha(ref, frames, alpha, mask)
+        if alpha_px is None:
             return frames.clone()
+        h, w = frames.shape[-2:]
         bands = laplacian_pyramid(frames, self.levels)
         ref_bands = laplacian_pyramid(ref[None], self.levels) if self.temporal_filter == "reference" else None
         out = []

@@ -26,22 +26,6 @@ from ..registry import create_flow
 from .base import Magnifier
 
 
-def alpha_map(alpha, mask: torch.Tensor | None, frames: int, height: int, width: int, device=None) -> torch.Tensor:
-    """Per-pixel magnification ``(T, 1, H, W)``: α inside the mask, 1 outside, blended between.
-
-    Args:
-        alpha: float or ``(T,)`` tensor.
-        mask: ``None``, ``(H, W)`` or ``(T, H, W)`` in [0, 1].
-    """
-    a = torch.as_tensor(alpha, dtype=torch.float32, device=device).reshape(-1, 1, 1, 1)
-    a = a.expand(frames, 1, height, width) if a.shape[0] in (1, frames) else a
-    if mask is None:
-        return a.expand(frames, 1, height, width).clone()
-    m = mask.to(device=device, dtype=torch.float32)
-    m = m.reshape(-1, 1, height, width).expand(frames, 1, height, width)
-    return 1.0 + (a - 1.0) * m
-
-
 def similarity_flow(flow: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Least-squares similarity motion (translation, rotation, uniform scale) of each flow.
 
@@ -159,10 +143,8 @@ class LagrangianMagnifier(Magnifier):
         return backward_warp(frames, displacement + flow_at_p).clamp(0, 1)
 
     def forward(self, ref, frames, alpha, mask=None):
-        self.validate(ref, frames, alpha, mask)
-        t, _, h, w = frames.shape
-        alpha_px = alpha_map(alpha, mask, t, h, w)
-        if torch.all(alpha_px == 1):
+        alpha_px = self.pixel_alpha(ref, frames, alpha, mask)
+        if alpha_px is None:
             return frames.clone()
         flow = self.estimate_flows(ref, frames)
         rigid = similarity_flow(flow, mask) if self.nonrigid_only else None
