@@ -58,11 +58,6 @@ def backbone_kwargs(name: str) -> dict[str, str] | None:
     return None if any(v is None for v in values.values()) else values
 
 
-def flows_from_first(frames: torch.Tensor, estimator) -> torch.Tensor:
-    """Evaluation flow from frame 0 to every frame ``(T, 2, H, W)``."""
-    return torch.cat([estimator(frames[:1].expand_as(frames[i:i + 16]), frames[i:i + 16]) for i in range(0, len(frames), 16)])
-
-
 def motion_metrics(flow: torch.Tensor, truth_flow: torch.Tensor, face: torch.Tensor, active: torch.Tensor) -> dict:
     """The four per-clip metrics of a generated clip's flow against the exact ground-truth flow."""
     from magplus.magnify.alpha import measure_amplitude, nonrigid_flow
@@ -81,6 +76,7 @@ def motion_metrics(flow: torch.Tensor, truth_flow: torch.Tensor, face: torch.Ten
 
 def run_clip(seed: int, pipeline, fps: float, estimator) -> dict:
     """Render one program on both faces, run the pipeline, score both conditions."""
+    from magplus.flow.clip import clip_flows
     from magplus.synth import default_face, render_program, sample_program, second_face
 
     program = sample_program(seed, fps=fps)
@@ -91,7 +87,7 @@ def run_clip(seed: int, pipeline, fps: float, estimator) -> dict:
     row = {"seed": seed, "aus": program.describe(), "frames": len(driving.frames), "alpha": out.alpha,
            "amplitude_px": max(e.amplitude_px for e in program.events)}
     for name, frames in (("direct", out.direct), ("magplus", out.result), ("truth_measured", truth.frames)):
-        for key, value in motion_metrics(flows_from_first(frames, estimator), truth.flow, face, active).items():
+        for key, value in motion_metrics(clip_flows(frames, flow=estimator), truth.flow, face, active).items():
             row[f"{name}.{key}"] = value
     exact = motion_metrics(truth.flow, truth.flow, face, active)
     row["truth.leakage"] = exact["leakage"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import parse_alpha
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate transfer or magnification and write a report folder",
@@ -16,16 +18,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     protocols = parser.add_subparsers(dest="protocol", metavar="PROTOCOL", required=True)
     _register_transfer(protocols)
     _register_magnify(protocols)
-
-
-def _alpha(text: str) -> float | str:
-    """``auto`` or a number (argparse type; the range is checked with the other arguments)."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a number >= 1, got {text!r}") from None
 
 
 def _register_transfer(protocols: argparse._SubParsersAction) -> None:
@@ -40,7 +32,7 @@ def _register_transfer(protocols: argparse._SubParsersAction) -> None:
     p.add_argument("--sources", nargs="+", default=[], metavar="IMG", help="source faces for dataset clips")
     p.add_argument("--max-clips", type=int, metavar="K", help="only the first K dataset clips")
     p.add_argument("--magnifier", default="lagrangian", help="magnifier (see `magplus list magnifiers`)")
-    p.add_argument("--alpha", type=_alpha, default="auto", help="'auto' or a factor >= 1")
+    p.add_argument("--alpha", type=parse_alpha, default="auto", help="'auto' or a factor >= 1")
     p.add_argument("--resolution", type=int, default=256, help="face crop side in pixels (default 256)")
     p.add_argument("--frames", type=int, help="resample synthetic clips to this many frames (fast previews)")
     p.add_argument("--fps", type=float,

@@ -120,7 +120,7 @@ def protocol_samples(quick: bool = False, seed: int = 0, size: int | None = None
 
 def score_sample(magnifier, sample: MagnifySample, flow: Any = "dis") -> dict[str, float]:
     """Magnify one sample and compute :data:`METRICS`."""
-    from ._flow import get_flow
+    from ..flow.clip import get_flow
 
     output = magnifier(sample.frames[0], sample.frames, sample.alpha)[1].clamp(0, 1)
     fidelity = frame_fidelity(output, sample.truth)
@@ -162,13 +162,11 @@ def run_magnify(magnifiers: Sequence[str], output: str, quick: bool = False, flo
     from tqdm.auto import tqdm
 
     from ..registry import create_magnifier
-    from ._flow import ensure_dis_flow
     from .plots import plot_settings
     from .report import provenance, summarize_rows, write_report
 
     if not magnifiers:
         raise InputError("give at least one magnifier name, e.g. --magnifier lagrangian.")
-    ensure_dis_flow()
     samples = list(protocol_samples(quick, seed, size, textures))
     rows: list[dict[str, Any]] = []
     for name in magnifiers:

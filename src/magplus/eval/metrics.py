@@ -8,13 +8,13 @@ landmarks (:mod:`.landmark_motion`) ``landmark_agreement``
 appearance (:mod:`.appearance`) ``appearance_stability``
 magnification (:mod:`.magnification`) ``motion_error``, ``magnification_error``, ``frame_fidelity``
 statistics (:mod:`.stats`)      ``summarize``
-flow (:mod:`._flow`)            ``clip_flows``: evaluation flow from frame 0 to every frame
+flow (:mod:`magplus.flow.clip`) ``clip_flows``: evaluation flow from frame 0 to every frame
 =============================== ====================================================
 """
 
 from __future__ import annotations
 
-from ._flow import clip_flows
+from ..flow.clip import clip_flows
 from .appearance import AppearanceStability, appearance_stability
 from .landmark_motion import LandmarkAgreement, landmark_agreement
 from .magnification import FrameFidelity, frame_fidelity, magnification_error, motion_error

@@ -1,7 +1,7 @@
 """Motion-fidelity metrics on optical flow: peak ratio, per-region agreement, leakage, end-point error.
 
 Every function takes flows that were already estimated from the first frame of a clip to every
-frame (``(T, 2, H, W)``, pixels, x then y; see :func:`magplus.eval._flow.clip_flows`), so the
+frame (``(T, 2, H, W)``, pixels, x then y; see :func:`magplus.flow.clip.clip_flows`), so the
 metrics themselves are pure tensor arithmetic and can be checked on constructed flows.
 
 "Non-rigid" motion is the flow minus its per-frame median inside the face mask (the rigid

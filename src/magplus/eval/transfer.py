@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import MagplusError
 from ..face.regions import AU_REGIONS, SIDED_REGIONS, region_masks
-from ._flow import clip_flows
+from ..flow.clip import clip_flows
 from .appearance import appearance_stability
 from .cases import TransferCase
 from .landmark_motion import landmark_agreement
@@ -263,10 +263,8 @@ def run_transfer(cases: Iterable[TransferCase], output: str, backbone: str = "la
     """
     from tqdm.auto import tqdm
 
-    from ._flow import ensure_dis_flow
     from .report import provenance, summarize_rows, write_report
 
-    ensure_dis_flow()
     factory = _pipeline_factory(backbone, magnifier, alpha, resolution, backbone_kwargs)
     results, rows = [], []
     for index, case in enumerate(tqdm(cases, total=total, desc="eval transfer", unit="clip", disable=not progress)):

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
-from ..registry import create_flow
-from ..types import check_frames, check_image
 
 #: Target non-rigid amplitude in pixels at a 256-px face crop.
 DEFAULT_TARGET_AMPLITUDE = 8.0
@@ -89,13 +87,9 @@ def measure_clip_motion(frames: torch.Tensor, mask: torch.Tensor | None = None, 
         mask: ``(H, W)`` region (e.g. the face) in [0, 1], or None for the whole frame.
         flow: flow estimator name or instance (reference -> frame).
     """
-    check_frames(frames, "frames")
-    ref = frames[0] if ref is None else ref
-    check_image(ref, "ref")
-    estimator = create_flow(flow) if isinstance(flow, str) else flow
-    flows = torch.cat([estimator(ref[None].expand_as(frames[i:i + 16]), frames[i:i + 16]).float()
-                       for i in range(0, frames.shape[0], 16)])
-    return measure_amplitude(flows, mask, percentile)
+    from ..flow.clip import clip_flows
+
+    return measure_amplitude(clip_flows(frames, ref, flow), mask, percentile)
 
 
 def auto_alpha(ref: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | None = None,
