@@ -16,7 +16,7 @@ from magplus.errors import InputError
 from magplus.magnify.nets import MagNet, MagNetConfig
 from magplus.ops.warp import backward_warp
 from magplus.train.config import TrainConfig
-from magplus.train.data import DEMAGNIFY_RANGE, MAGNIFY_RANGE, SyntheticPairs, load_skimage_photos
+from magplus.train.data import DEMAGNIFY_RANGE, MAGNIFY_RANGE, MotionRange, SyntheticPairs, load_skimage_photos
 from magplus.train.loop import make_batch, train, training_step
 
 TINY_NET = {"width": 4, "blocks": 1}
@@ -61,9 +61,10 @@ def test_config_file_overrides_and_errors(tmp_path):
 
 def test_a_few_steps_reduce_the_loss(photos):
     torch.manual_seed(0)
-    # Without the motion prior the untrained net starts at the identity, far from the target.
-    config = TrainConfig(size=32, batch=8, net=MagNetConfig(**TINY_NET, prior=False))
-    batch = make_batch(SyntheticPairs(photos, MAGNIFY_RANGE, size=32, seed=0), list(range(8)))
+    config = TrainConfig(size=32, batch=8, net=MagNetConfig(**TINY_NET))
+    data = SyntheticPairs(photos, MotionRange(4.0, 4.0, 2.0, 4.0, amp_of_output=True, still_fraction=0.0), size=32,
+                          seed=0, max_noise=0.0)
+    batch = make_batch(data, list(range(8)))
     model = MagNet(config.net)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -73,7 +74,8 @@ def test_a_few_steps_reduce_the_loss(photos):
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    assert min(losses[-3:]) < 0.85 * losses[0]
+    # A tiny net improves slowly but steadily on a fixed batch; broken gradients would not move it.
+    assert losses[-1] < 0.985 * losses[0] and sum(losses[-3:]) < sum(losses[:3])
 
 
 def _tiny(out: Path, steps: int) -> TrainConfig:
@@ -98,8 +100,9 @@ def test_tta_reduces_the_self_supervised_loss():
     from magplus.train.tta import adapt
 
     torch.manual_seed(0)
-    base = load_skimage_photos(["coffee"])[0][:, 100:164, 200:264]
-    frames = torch.stack([backward_warp(base, torch.full((2, 64, 64), 0.15 * t)) for t in range(4)]).clamp(0, 1)
+    base = load_skimage_photos(["coffee"])[0][:, 100:132, 200:232]
+    frames = torch.stack([backward_warp(base, torch.full((2, 32, 32), 0.15 * t)) for t in range(4)]).clamp(0, 1)
+    flow = LucasKanadeFlow(levels=2, iterations=2)
     net = MagNet(MagNetConfig(**TINY_NET, prior=False))
     weights = LossWeights(supervised=0, field=0, flow=1.0, colour=10.0)
     sample = {"ref": frames[:1].expand(3, -1, -1, -1), "frame": frames[1:], "alpha": torch.full((3,), 8.0),
@@ -108,10 +111,10 @@ def test_tta_reduces_the_self_supervised_loss():
     def loss_of(model):
         with torch.no_grad():
             out, field = model(sample["ref"], sample["frame"], sample["alpha"].view(-1, 1, 1, 1), return_field=True)
-            return float(magnification_loss(out, field, sample, weights, LucasKanadeFlow())[0])
+            return float(magnification_loss(out, field, sample, weights, flow)[0])
 
     before = loss_of(net)
-    adapted = adapt(net, frames, steps=12, lr=3e-3, batch=3, crop=64)
+    adapted = adapt(net, frames, steps=4, lr=3e-3, batch=2, crop=32, flow_estimator=flow)
     assert adapted is not net and loss_of(adapted) < before
     with pytest.raises(InputError, match="steps"):
         adapt(net, frames, steps=-1)

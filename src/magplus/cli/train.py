@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--videos", help="folder of videos (consecutive-frame pairs, self-supervised losses)")
     parser.add_argument("--time-limit", type=float, dest="time_limit", help="stop after this many seconds")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--amp-max", type=float, dest="amp_max", help="largest drawn displacement in pixels")
     for term in ("supervised", "field", "flow", "colour"):
         parser.add_argument(f"--w-{term}", type=float, dest=f"loss.{term}", help=f"weight of the {term} loss term")
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if config_path is None:
         config_path = str(resources.files("magplus.train") / "configs" / f"{args.kind}.yaml")
     overrides = {key: getattr(args, key) for key in ("out", "steps", "batch", "size", "lr", "seed", "images",
-                                                     "videos", "time_limit", "threads")}
+                                                     "videos", "time_limit", "threads", "amp_max")}
     overrides.update({key: value for key, value in vars(args).items() if key.startswith("loss.")})
     config = TrainConfig.from_file(config_path, **overrides)
     if config.kind != args.kind:

@@ -32,6 +32,8 @@ class TrainConfig:
         images: optional folder of extra source images (synthetic warps with exact ground truth).
         videos: optional folder of videos (consecutive-frame pairs, self-supervised terms only).
         texture_fraction: share of samples on procedural textures.
+        amp_max: override of the largest drawn displacement in pixels (of the output for the
+            magnifier, of the input for the de-magnifier); None keeps the built-in range.
         max_noise: largest input noise σ.
         checkpoint_every: steps between checkpoints (``last.pt``); also written at the end.
         log_every: steps between JSON-lines log records.
@@ -53,6 +55,7 @@ class TrainConfig:
     images: str | None = None
     videos: str | None = None
     texture_fraction: float = 0.25
+    amp_max: float | None = None
     max_noise: float = 0.01
     checkpoint_every: int = 100
     log_every: int = 10

@@ -7,6 +7,7 @@ batches an uninterrupted one would have seen.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -32,6 +33,8 @@ def build_dataset(config: TrainConfig, seed_offset: int = 0) -> torch.utils.data
     if config.images:
         sources += load_image_folder(config.images)
     motion = MAGNIFY_RANGE if config.kind == "magplus" else DEMAGNIFY_RANGE
+    if config.amp_max is not None:
+        motion = dataclasses.replace(motion, amp_max=float(config.amp_max))
     data = SyntheticPairs(sources, motion, config.size, seed=config.seed + seed_offset,
                           texture_fraction=config.texture_fraction, max_noise=config.max_noise)
     if config.videos:

@@ -26,7 +26,8 @@ def _network(model) -> MagNet:
 
 
 def adapt(model, frames: torch.Tensor, steps: int, lr: float = 2e-4, batch: int = 4, seed: int = 0,
-          flow_weight: float = 1.0, colour_weight: float = 10.0, crop: int = 96, copy_model: bool = True):
+          flow_weight: float = 1.0, colour_weight: float = 10.0, crop: int = 96, copy_model: bool = True,
+          flow_estimator=None):
     """Fine-tune ``model`` on pairs of ``frames`` and return it (a copy unless ``copy_model`` is False).
 
     Args:
@@ -38,6 +39,7 @@ def adapt(model, frames: torch.Tensor, steps: int, lr: float = 2e-4, batch: int 
         lr: Adam learning rate (small: the shipped weights are a good start).
         batch: pairs per step; crop: random square crop side (multiple of 8, clipped to the frame).
         flow_weight, colour_weight: weights of the FlowMag terms (FlowMag uses 1 and 10).
+        flow_estimator: differentiable flow for the losses; default ``LucasKanadeFlow()``.
 
     Returns:
         The adapted model, in eval mode.
@@ -55,7 +57,7 @@ def adapt(model, frames: torch.Tensor, steps: int, lr: float = 2e-4, batch: int 
     if net.config.invert_code:
         low, high = 1.0 / 32.0, 1.0
     weights = LossWeights(supervised=0.0, field=0.0, flow=flow_weight, colour=colour_weight)
-    estimator = LucasKanadeFlow()
+    estimator = flow_estimator or LucasKanadeFlow()
     gen = torch.Generator().manual_seed(seed)
     t, _, h, w = frames.shape
     side = max(8, min(crop, h, w) // 8 * 8)
