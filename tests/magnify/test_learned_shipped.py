@@ -73,5 +73,5 @@ def test_demagplus_inverts_magplus(source, magplus):
     big = magplus(ref, frame[None], 8.0)
     back = DeMagPlus()(ref, big, 1 / 8.0)[0]
     dx, _ = measured_shift(ref, back)
-    assert abs(dx - 0.25) < 0.1
+    assert abs(dx - 0.25) < 0.06
     assert (back - frame)[:, 12:-12, 12:-12].abs().mean() < 0.02
