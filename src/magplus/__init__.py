@@ -29,7 +29,16 @@ from .registry import (  # noqa: E402
     list_flows,
     list_magnifiers,
 )
-from .types import Clip  # noqa: E402
+
+
+def __getattr__(name: str):
+    # Clip lives in magplus.types, which imports torch: load it on first use so that
+    # `import magplus` (and the CLI's start-up, e.g. `magplus list`) stays torch-free.
+    if name == "Clip":
+        from .types import Clip
+
+        return Clip
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "__version__",
