@@ -10,7 +10,8 @@ from ._common import parse_alpha, positive_float, read_source_image, sibling_pat
 #: CLI flags that are passed to the backbone factory when given (flag dest -> keyword).
 BACKBONE_FLAGS = {
     "checkpoint": "checkpoint", "kp_checkpoint": "kp_checkpoint", "config": "config",
-    "landmarks": "landmarks", "identity": "identity", "repo": "repo", "weights": "weights",
+    "landmarks": "landmarks", "identity": "identity", "connectivity": "connectivity", "repo": "repo",
+    "weights": "weights",
     "backbone_python": "python",
 }
 
@@ -44,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--config", help="official YAML config (optional)")
     g.add_argument("--landmarks", help="metaportrait: folder of official dense landmarks")
     g.add_argument("--identity", help="metaportrait: identity embedding file")
-    g.add_argument("--repo", help="emoportraits: path of the official repository")
+    g.add_argument("--connectivity", help="metaportrait: dense_669_connectivity.tsv from your official checkout")
+    g.add_argument("--repo", help="emoportraits / metaportrait: path of the official repository")
     g.add_argument("--weights", help="emoportraits: path of the official weights")
     g.add_argument("--backbone-python", help="emoportraits: python of the official environment")
     p.set_defaults(handler=run)
