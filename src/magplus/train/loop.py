@@ -102,6 +102,63 @@ def _make_flow(config: TrainConfig):
     return estimator
 
 
+class _Reporter:
+    """Rank 0's side effects: progress bar, JSON-lines log, checkpoints and the final export."""
+
+    def __init__(self, config: TrainConfig, out: Path, start: int, elapsed: float, world: int, progress: bool):
+        self.config, self.out, self.start, self.elapsed0, self.world = config, out, start, elapsed, world
+        self.log = open(out / "log.jsonl", "a")
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=config.steps, initial=start, desc=f"train {config.kind}", unit="step")
+        self.t0 = time.time()
+
+    def elapsed(self) -> float:
+        return self.elapsed0 + time.time() - self.t0
+
+    def after_step(self, done: int, loss: float, terms: dict[str, float], model: MagNet, optimizer) -> None:
+        config = self.config
+        rate = (done - self.start) * config.batch * self.world / max(time.time() - self.t0, 1e-6)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{rate:.1f}")
+        if done % config.log_every == 0 or done == config.steps:
+            record = {"step": done, "loss": loss, **terms, "lr": learning_rate(config, done - 1),
+                      "samples_per_s": rate, "elapsed_s": self.elapsed()}
+            self.log.write(json.dumps(record) + "\n")
+            self.log.flush()
+        if done % config.checkpoint_every == 0:
+            save_checkpoint(self.out / "last.pt", model, optimizer, done, config, self.elapsed())
+
+    def close(self, model: MagNet, optimizer, step: int) -> None:
+        save_checkpoint(self.out / "last.pt", model, optimizer, step, self.config, self.elapsed())
+        export_weights(model, self.out / f"{self.config.kind}.safetensors", self.config,
+                       {"steps": step, "train_seconds": round(self.elapsed(), 1)})
+        if self.bar is not None:
+            self.bar.close()
+        self.log.close()
+
+
+def _restore(model: MagNet, optimizer, path: Path) -> tuple[int, float]:
+    """Load ``path`` (if it exists) into model and optimiser; returns ``(step, elapsed seconds)``."""
+    if not path.is_file():
+        return 0, 0.0
+    state = load_checkpoint_file(path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"]), float(state.get("elapsed", 0.0))
+
+
+def _out_of_time(config: TrainConfig, elapsed: float, world: int) -> bool:
+    """Whether the time limit is reached; under DDP rank 0 decides for all (no rank may stop alone)."""
+    stop = torch.tensor([float(bool(config.time_limit) and elapsed > config.time_limit)])
+    if world > 1:
+        torch.distributed.broadcast(stop, src=0)
+    return bool(stop.item())
+
+
 def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> MagNet:
     """Train (or resume) according to ``config``; returns the trained network (rank 0's copy).
 
@@ -116,27 +173,15 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> Ma
     torch.manual_seed(config.seed)
     model = MagNet(config.net)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    start, elapsed = 0, 0.0
-    ckpt_path = out / "last.pt"
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint_file(ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+    start, elapsed = _restore(model, optimizer, out / "last.pt") if resume else (0, 0.0)
     wrapped = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     dataset = build_dataset(config)
     flow_estimator = _make_flow(config)
-    log = open(out / "log.jsonl", "a") if rank == 0 else None
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.steps, initial=start, desc=f"train {config.kind}", unit="step")
-    t0 = time.time()
-    step = start
+    reporter = _Reporter(config, out, start, elapsed, world, progress) if rank == 0 else None
+    t0, step = time.time(), start
     try:
         for step in range(start, config.steps):
-            if config.time_limit and elapsed + time.time() - t0 > config.time_limit:
+            if _out_of_time(config, elapsed + time.time() - t0, world):
                 break
             first = (step * world + rank) * config.batch
             batch = make_batch(dataset, list(range(first, first + config.batch)))
@@ -147,28 +192,12 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> Ma
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            done = step + 1
-            if rank == 0:
-                rate = (done - start) * config.batch * world / max(time.time() - t0, 1e-6)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}", samples_s=f"{rate:.1f}")
-                if done % config.log_every == 0 or done == config.steps:
-                    record = {"step": done, "loss": float(loss.detach()), **terms, "lr": learning_rate(config, step),
-                              "samples_per_s": rate, "elapsed_s": elapsed + time.time() - t0}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                if done % config.checkpoint_every == 0:
-                    save_checkpoint(ckpt_path, model, optimizer, done, config, elapsed + time.time() - t0)
-            step = done
+            if reporter is not None:
+                reporter.after_step(step + 1, float(loss.detach()), terms, model, optimizer)
+            step += 1
     finally:
-        if rank == 0:
-            save_checkpoint(ckpt_path, model, optimizer, step, config, elapsed + time.time() - t0)
-            export_weights(model, out / f"{config.kind}.safetensors", config,
-                           {"steps": step, "train_seconds": round(elapsed + time.time() - t0, 1)})
-            if bar is not None:
-                bar.close()
-            log.close()
+        if reporter is not None:
+            reporter.close(model, optimizer, step)
         if world > 1:
             torch.distributed.barrier()
     return model
