@@ -1,7 +1,9 @@
 """MetaPortrait speed case for ``benchmarks/backbones.py``.
 
 Uses the FULL-SIZE meta_portrait_256_eval generator (130 M parameters) with RANDOM weights (speed
-only; no checkpoint is read) and random face-like dense landmarks. The model always works at
+only; no checkpoint is read), random face-like dense landmarks and SYNTHETIC mesh connectivity
+(616 random edges: magplus does not ship the official ``dense_669_connectivity.tsv``, and drawing
+speed depends on the edge count, not on which vertices an edge joins). The model always works at
 256x256 (its SPADE decoder renders 256 px), so ``size`` only sets the driving frames' size.
 
 Stages:
@@ -29,7 +31,14 @@ from backbone_cases import make_row, timed  # noqa: E402
 
 from magplus.backbones.metaportrait import MetaPortraitBackbone, MetaPortraitConfig, MetaPortraitGenerator  # noqa: E402
 from magplus.backbones.metaportrait.backbone import MetaPortraitSource  # noqa: E402
-from magplus.backbones.metaportrait.lines import draw_line_image  # noqa: E402
+from magplus.backbones.metaportrait.lines import NUM_DENSE, NUM_EDGES, draw_line_image  # noqa: E402
+
+
+def _synthetic_edges() -> np.ndarray:
+    """616 random edges over the 669 vertices (a stand-in for the official connectivity, speed only)."""
+    rng = np.random.default_rng(1)
+    starts = rng.integers(0, NUM_DENSE, size=NUM_EDGES)
+    return np.stack([starts, (starts + rng.integers(1, NUM_DENSE, size=NUM_EDGES)) % NUM_DENSE], axis=1)
 
 
 def _random_backbone(device: str) -> MetaPortraitBackbone:
@@ -39,6 +48,7 @@ def _random_backbone(device: str) -> MetaPortraitBackbone:
     backbone.device = torch.device(device)
     backbone.generator = MetaPortraitGenerator(backbone.config).eval().to(device)
     backbone.official, backbone.approximate = None, True
+    backbone.edges, backbone.plan = _synthetic_edges(), None
     backbone.identity = torch.randn(1, backbone.config.id_dim)
     return backbone
 
@@ -56,12 +66,12 @@ def run(frames: int = 4, size: int = 256, threads: int = 2, device: str = "cpu")
     backbone = _random_backbone(device)
     dense = _landmarks(frames)
     source_image = torch.rand(3, size, size)
-    _, line_s, line_mb = timed(lambda: [draw_line_image(d) for d in dense[1:]])
+    _, line_s, line_mb = timed(lambda: [draw_line_image(d, backbone.edges) for d in dense[1:]])
     rows = [make_row("metaportrait", "line_images", device, frames, line_s, line_mb,
-                     notes="669-point mesh drawn with cv2 LINE_AA, 616 edges per frame")]
+                     notes="669-point mesh drawn with cv2 LINE_AA, 616 synthetic edges per frame")]
     # The source is prepared by hand from known landmarks (prepare_source would run MediaPipe).
     prepared = MetaPortraitSource(image=torch.nn.functional.interpolate(source_image[None], size=(256, 256)),
-                                  dense=dense[0], line=draw_line_image(dense[0])[None])
+                                  dense=dense[0], line=draw_line_image(dense[0], backbone.edges)[None])
     # ~8 CPU-seconds per frame at full size: at most 2 frames keep the case under 2 minutes.
     count = min(frames, 2) if device == "cpu" else frames
     out, gen_s, gen_mb = timed(lambda: backbone.render(prepared, dense[1:count + 1], relative=False), device)

@@ -1,4 +1,8 @@
-"""MetaPortrait inputs: official file formats, line images, mouth mask, MediaPipe -> 669 approximation."""
+"""MetaPortrait inputs: official file formats, line images, mouth mask, MediaPipe -> 669 approximation.
+
+Line images and the approximation use SYNTHETIC mesh edges (test_metaportrait_mesh.py): magplus
+does not ship the official connectivity.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from magplus.backbones.metaportrait.approx import mediapipe_to_dense
+from test_metaportrait_mesh import random_edges, structured_edges
+
+from magplus.backbones.metaportrait.approx import contour_plan, mediapipe_to_dense
 from magplus.backbones.metaportrait.files import find_official_landmarks, load_dense_file, load_identity
-from magplus.backbones.metaportrait.lines import (SPARSE_INDEX, draw_line_image, edge_palette, mesh_edges,
-                                                  mouth_mask, select_sparse)
+from magplus.backbones.metaportrait.lines import (SPARSE_INDEX, draw_line_image, edge_palette, mouth_mask,
+                                                  select_sparse)
 from magplus.errors import InputError, ShapeError
 
 
@@ -18,28 +24,29 @@ def _face_like(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0.2, 0.8, size=(669, 2)).astype(np.float32)
 
 
-def test_mesh_and_palette_facts():
-    edges = mesh_edges()
-    assert edges.shape == (616, 2) and edges.min() == 0 and edges.max() == 662
-    palette = edge_palette()
-    assert len(palette) == 616 and len(set(palette)) == 616
-    # Levels of the official cubic grid: multiples of 29 below 255.
-    assert {c for colour in palette for c in colour} <= set(range(0, 255, 29))
-
-
 def test_line_image_draws_each_edge_in_its_colour():
+    edges = random_edges(4)
     points = np.full((669, 2), np.nan, dtype=np.float32)
-    first, second = mesh_edges()[0]
-    points[first], points[second] = (0.25, 0.5), (0.75, 0.5)
-    image = draw_line_image(points)
+    first, second = edges[5]
+    points[first], points[second] = (0.25, 0.5), (0.75, 0.5)  # only edge 5 has both ends placed
+    image = draw_line_image(points, edges)
     assert image.shape == (3, 256, 256) and image.dtype == torch.float32
     # A horizontal line at y = int(0.5 * 256); anti-aliasing spreads it over neighbouring rows.
     column = image[:, 120:136, 130]
     assert int(column.sum(0).argmax()) == 128 - 120
-    expected = torch.tensor(edge_palette()[0], dtype=torch.float32) / 255
+    expected = torch.tensor(edge_palette(616)[5], dtype=torch.float32) / 255
     drawn = column.sum(1)  # anti-aliasing changes the brightness, not the hue
     assert torch.allclose(drawn / drawn.max(), expected / expected.max(), atol=0.02)
     assert image[:, :100].abs().sum() == 0  # nothing drawn far from the line
+    # The same edge listed first takes colour 0 instead: the file's order decides the colours.
+    recoloured = draw_line_image(points, np.concatenate([edges[5:6], edges[:5], edges[6:]]))
+    expected = torch.tensor(edge_palette(616)[0], dtype=torch.float32) / 255
+    drawn = recoloured[:, 120:136, 130].sum(1)
+    assert torch.allclose(drawn / drawn.max(), expected / expected.max(), atol=0.02)
+    with pytest.raises(ShapeError, match=r"\(E, 2\)"):
+        draw_line_image(points, edges.astype(np.float32))
+    with pytest.raises(InputError, match="669 vertices"):
+        draw_line_image(points, edges + 100)
 
 
 def test_sparse_selection_and_mouth_mask():
@@ -128,10 +135,12 @@ def astronaut_points():
 def test_mediapipe_mapping_lies_inside_the_face(astronaut_points):
     image, points = astronaut_points
     height, width = image.shape[:2]
-    dense = mediapipe_to_dense(points, width, height)
+    edges, contour_edges = structured_edges()
+    dense = mediapipe_to_dense(points, width, height, contour_plan(edges))
     assert dense.shape == (669, 2)
     placed = np.isfinite(dense).all(axis=1)
-    assert placed.sum() >= 100
+    assert placed.sum() == contour_edges + 1  # contour vertices (one per edge of the loops) + vertex 61
+    assert sum(placed[a] and placed[b] for a, b in edges) == contour_edges  # only contours are drawn
     # Every placed vertex lies in the face's landmark box (normalised), and the gaze and mouth rows exist.
     low, high = points.min(0) / (width, height), points.max(0) / (width, height)
     assert ((dense[placed] >= low - 0.01) & (dense[placed] <= high + 0.01)).all()
@@ -142,7 +151,9 @@ def test_mediapipe_mapping_lies_inside_the_face(astronaut_points):
     image_left_eye = dense[[505, 338]].mean(0)
     image_right_eye = dense[[35, 191]].mean(0)
     assert image_left_eye[0] < image_right_eye[0]
-    line = draw_line_image(dense)
+    line = draw_line_image(dense, edges)
     assert line.shape == (3, 256, 256) and line.sum() > 0
     with pytest.raises(ShapeError, match="478"):
-        mediapipe_to_dense(points[:68], width, height)
+        mediapipe_to_dense(points[:68], width, height, contour_plan(edges))
+    with pytest.raises(InputError, match="contour_plan"):
+        mediapipe_to_dense(points, width, height, edges)  # edges must be turned into a plan first

@@ -1,4 +1,8 @@
-"""MetaPortrait generator: golden parity with the official code, full-model key parity, loading errors."""
+"""MetaPortrait generator: golden parity with the official code, full-model key parity, loading errors.
+
+The golden tests use the official line images stored in the golden file; the backbone tests draw
+their own from SYNTHETIC mesh connectivity (magplus does not ship the official one).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_metaportrait_mesh import random_edges, structured_edges, write_connectivity
 
 from magplus.backbones.metaportrait import MetaPortraitBackbone, MetaPortraitConfig, MetaPortraitGenerator
 from magplus.backbones.metaportrait.checkpoint import load_generator
 from magplus.backbones.metaportrait.convert import convert
+from magplus.backbones.metaportrait.lines import CONNECTIVITY_ENV, CONNECTIVITY_IN_REPO
 from magplus.errors import CheckpointMismatchError, InputError, ShapeError, WeightsError
 from magplus.weights import load_state_dict_strict, strip_prefix
 
@@ -121,27 +127,61 @@ def test_convert_rejects_wrong_model_and_empty_input(tmp_path):
         convert([], str(tmp_path / "out"))
 
 
-def test_backbone_with_official_files(tmp_path):
-    # Official-files mode end to end, on a tiny random model (no MediaPipe involved).
-    config = _tiny_config()
-    torch.save({"generator": MetaPortraitGenerator(config).state_dict()}, tmp_path / "ckpt_base.pth.tar")
+def _official_files(root) -> None:
+    """A tiny random checkpoint and official-layout landmark files (one subject, two frames) under ``root``."""
+    torch.save({"generator": MetaPortraitGenerator(_tiny_config()).state_dict()}, root / "ckpt_base.pth.tar")
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "src_0_ldmk.npy", rng.uniform(0.3, 0.7, (669, 2)).astype(np.float32))
-    np.save(tmp_path / "src_0_id.npy", rng.normal(size=(1, 8)).astype(np.float32))
-    (tmp_path / "0" / "ldmks").mkdir(parents=True)
+    np.save(root / "src_0_ldmk.npy", rng.uniform(0.3, 0.7, (669, 2)).astype(np.float32))
+    np.save(root / "src_0_id.npy", rng.normal(size=(1, 8)).astype(np.float32))
+    (root / "0" / "ldmks").mkdir(parents=True)
     for t in range(2):
-        np.save(tmp_path / "0" / "ldmks" / f"{t:08d}_ldmk.npy", rng.uniform(0.3, 0.7, (669, 2)).astype(np.float32))
+        np.save(root / "0" / "ldmks" / f"{t:08d}_ldmk.npy", rng.uniform(0.3, 0.7, (669, 2)).astype(np.float32))
+
+
+def test_backbone_with_official_files(tmp_path):
+    # Official-files mode end to end, on a tiny random model and synthetic edges (no MediaPipe involved).
+    config = _tiny_config()
+    _official_files(tmp_path)
+    connectivity = write_connectivity(tmp_path / "edges.tsv", random_edges(7))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # paper setting: no approximation warning
-        backbone = MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", landmarks=tmp_path, config=config)
+        backbone = MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", landmarks=tmp_path, config=config,
+                                        connectivity=connectivity)
+    np.testing.assert_array_equal(backbone.edges, random_edges(7))
     frames = torch.rand(2, 3, 64, 64)
-    out = backbone.render(backbone.prepare_source(frames[0]), backbone.extract_motion(frames), relative=False)
+    source = backbone.prepare_source(frames[0])
+    assert source.line.shape == (1, 3, 256, 256) and source.line.sum() > 0
+    out = backbone.render(source, backbone.extract_motion(frames), relative=False)
     assert out.shape == (2, 3, 256, 256) and 0 <= out.min() and out.max() <= 1
     assert not torch.equal(out[0], out[1])  # different driving landmarks, different frames
     with pytest.raises(ShapeError, match="2 frame files but 3 driving frames"):
         backbone.extract_motion(torch.rand(3, 3, 64, 64))
+    # Other edges, other line images, other output: the connectivity really drives the model.
+    other = write_connectivity(tmp_path / "other.tsv", random_edges(8))
+    rewired = MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", landmarks=tmp_path, config=config,
+                                   connectivity=other)
+    assert not torch.equal(rewired.prepare_source(frames[0]).line, source.line)
+
+
+def test_backbone_needs_connectivity_and_finds_it(tmp_path, monkeypatch):
+    config = _tiny_config()
+    _official_files(tmp_path)
+    checkpoint = tmp_path / "ckpt_base.pth.tar"
+    monkeypatch.delenv(CONNECTIVITY_ENV, raising=False)
+    for landmarks in (tmp_path, None):  # official landmarks and the MediaPipe approximation both draw lines
+        with pytest.raises(InputError, match=rf"dense_669_connectivity\.tsv.*--connectivity.*{CONNECTIVITY_ENV}"):
+            MetaPortraitBackbone(checkpoint, landmarks=landmarks, config=config)
+    edges, _ = structured_edges()
+    write_connectivity(tmp_path / "checkout" / CONNECTIVITY_IN_REPO, edges)
     with pytest.warns(UserWarning, match="not the paper's setting"):
-        MetaPortraitBackbone(tmp_path / "ckpt_base.pth.tar", config=config)  # MediaPipe approximation
+        approximate = MetaPortraitBackbone(checkpoint, config=config, repo=tmp_path / "checkout")
+    np.testing.assert_array_equal(approximate.edges, edges)
+    assert approximate.plan is not None and len(approximate.plan.chains) == 8
+    monkeypatch.setenv(CONNECTIVITY_ENV, str(write_connectivity(tmp_path / "random.tsv", random_edges(0))))
+    from_env = MetaPortraitBackbone(checkpoint, landmarks=tmp_path, config=config)
+    np.testing.assert_array_equal(from_env.edges, random_edges(0))
+    with pytest.raises(InputError, match="not the official 669-point topology"):
+        MetaPortraitBackbone(checkpoint, config=config)  # the approximation needs the official contours
 
 
 def test_convert_writes_loadable_safetensors_with_yaml_config(tmp_path, monkeypatch):

@@ -9,6 +9,10 @@ Two ways to feed it (see docs/metaportrait.md):
 * APPROXIMATION (any video, offline): landmarks from MediaPipe mapped onto part of the 669-point
   topology (:mod:`.approx`) and a zero identity embedding unless ``identity`` is given. A warning
   says so at construction.
+
+Both modes draw the mesh's line images, so both need its connectivity, which magplus does not ship:
+``connectivity=FILE`` (CLI ``--connectivity``), ``repo=CHECKOUT`` (CLI ``--repo``) or the
+``MAGPLUS_METAPORTRAIT_CONNECTIVITY`` environment variable (see :func:`.lines.mesh_edges`).
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ import torch.nn.functional as F
 from ...errors import InputError, ShapeError
 from ...types import check_frames, check_image
 from ..base import AnimationBackbone
-from .approx import mediapipe_to_dense, warn_approximation
-from .checkpoint import load_generator
+from .approx import ContourPlan, contour_plan, mediapipe_to_dense, warn_approximation
+from .checkpoint import check_checkpoint_path, load_generator
 from .files import OfficialLandmarks, find_official_landmarks, load_identity
 from .generator import GAZE_ROWS, MetaPortraitConfig
-from .lines import check_dense, draw_line_image, mouth_mask, select_sparse
+from .lines import check_dense, draw_line_image, mesh_edges, mouth_mask, select_sparse
 
 SIZE = 256
 
@@ -53,6 +57,13 @@ class MetaPortraitBackbone(AnimationBackbone):
         device: torch device.
         config: generator widths (default: the official model), or an official YAML config path.
         strict: strict checkpoint loading.
+        connectivity: the official ``dense_669_connectivity.tsv`` (the mesh's 616 edges).
+        repo: root of the official MetaPortrait checkout (its ``base_model/utils/dense_669_connectivity.tsv``
+            is used when ``connectivity`` is None); neither -> ``$MAGPLUS_METAPORTRAIT_CONNECTIVITY``.
+
+    Raises:
+        InputError: no connectivity source, or a connectivity file that is not the official one.
+        WeightsError / CheckpointMismatchError: see :func:`.checkpoint.load_generator`.
     """
 
     name = "metaportrait"
@@ -61,13 +72,19 @@ class MetaPortraitBackbone(AnimationBackbone):
 
     def __init__(self, checkpoint: str | Path | None = None, landmarks: str | Path | None = None,
                  identity: str | Path | None = None, device: str | torch.device = "cpu",
-                 config: MetaPortraitConfig | str | Path | None = None, strict: bool = True):
+                 config: MetaPortraitConfig | str | Path | None = None, strict: bool = True,
+                 connectivity: str | Path | None = None, repo: str | Path | None = None):
+        # Cheap input checks first: the full checkpoint takes seconds to load.
+        check_checkpoint_path(checkpoint)
+        self.edges = mesh_edges(connectivity, repo)
+        self.official: OfficialLandmarks | None = find_official_landmarks(landmarks) if landmarks else None
+        # Only the MediaPipe approximation maps contours; it also checks the file's topology early.
+        self.plan: ContourPlan | None = contour_plan(self.edges) if self.official is None else None
         if isinstance(config, (str, Path)):
             config = MetaPortraitConfig.from_yaml_file(str(config))
         self.config = config or MetaPortraitConfig()
         self.device = torch.device(device)
         self.generator = load_generator(checkpoint, self.config, self.device, strict)
-        self.official: OfficialLandmarks | None = find_official_landmarks(landmarks) if landmarks else None
         identity_file = identity or (self.official.identity_file if self.official else None)
         if identity_file is not None:
             self.identity = load_identity(identity_file, self.config.id_dim)
@@ -87,7 +104,12 @@ class MetaPortraitBackbone(AnimationBackbone):
 
         height, width = frames.shape[-2:]
         tracks = track_landmarks(frames)
-        return np.stack([mediapipe_to_dense(points, width, height) for points in tracks])
+        return np.stack([mediapipe_to_dense(points, width, height, self._contour_plan()) for points in tracks])
+
+    def _contour_plan(self) -> ContourPlan:
+        if self.plan is None:  # official source landmarks but MediaPipe for something else: build on demand
+            self.plan = contour_plan(self.edges)
+        return self.plan
 
     def prepare_source(self, source_img: torch.Tensor) -> MetaPortraitSource:
         """Resize the source ``(3, H, W)`` to 256x256 and get its dense landmarks and line image."""
@@ -100,8 +122,8 @@ class MetaPortraitBackbone(AnimationBackbone):
             from ...face.landmarks import detect_landmarks
 
             height, width = source_img.shape[-2:]
-            dense = mediapipe_to_dense(detect_landmarks(source_img), width, height)
-        return MetaPortraitSource(image=image, dense=dense, line=draw_line_image(dense, SIZE)[None])
+            dense = mediapipe_to_dense(detect_landmarks(source_img), width, height, self._contour_plan())
+        return MetaPortraitSource(image=image, dense=dense, line=draw_line_image(dense, self.edges, SIZE)[None])
 
     def extract_motion(self, frames: torch.Tensor) -> np.ndarray:
         """Dense landmarks ``(T, 669, 2)`` in [0, 1] of the driving frames ``(T, 3, H, W)``."""
@@ -120,7 +142,7 @@ class MetaPortraitBackbone(AnimationBackbone):
         """One frame from driving dense landmarks ``(669, 2)`` -> ``(3, 256, 256)`` in [0, 1]."""
         sparse = select_sparse(dense)
         device = self.device
-        driving_line = draw_line_image(dense, SIZE)[None].to(device)
+        driving_line = draw_line_image(dense, self.edges, SIZE)[None].to(device)
         gaze = torch.from_numpy(np.ascontiguousarray(sparse[GAZE_ROWS]))[None].to(device)
         out = self.generator(source.image.to(device), source.line.to(device), driving_line, gaze,
                              self.identity.to(device), mouth_mask(sparse, SIZE)[None].to(device))

@@ -38,6 +38,15 @@ def generator_state(checkpoint: Mapping[str, object], source: str = "checkpoint"
     return cleaned
 
 
+def check_checkpoint_path(path: str | Path | None) -> Path:
+    """The checkpoint path, or :class:`WeightsError` saying where to get it (None) or that it is missing."""
+    if path is None:
+        raise WeightsError(CHECKPOINT_HELP)
+    if not Path(path).is_file():
+        raise WeightsError(f"checkpoint {str(path)!r} does not exist. {CHECKPOINT_HELP}")
+    return Path(path)
+
+
 def load_generator(path: str | Path | None, config: MetaPortraitConfig | None = None,
                    device: str | torch.device = "cpu", strict: bool = True) -> MetaPortraitGenerator:
     """Build the generator and load ``path`` (``.pth.tar`` or converted ``.safetensors``) strictly, eval mode.
@@ -45,10 +54,7 @@ def load_generator(path: str | Path | None, config: MetaPortraitConfig | None = 
     Raises:
         WeightsError: no path, missing/unsafe file. CheckpointMismatchError: keys or shapes differ.
     """
-    if path is None:
-        raise WeightsError(CHECKPOINT_HELP)
-    if not Path(path).is_file():
-        raise WeightsError(f"checkpoint {str(path)!r} does not exist. {CHECKPOINT_HELP}")
+    path = check_checkpoint_path(path)
     state = generator_state(load_checkpoint_file(path), repr(str(path)))
     model = MetaPortraitGenerator(config)
     load_state_dict_strict(model, state, what="MetaPortrait generator", strict=strict)
