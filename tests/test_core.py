@@ -109,3 +109,16 @@ def test_cli_list_and_unknown_command():
     assert out.returncode == 0 and "landmark-warp" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "magplus", "list", "nothing"], capture_output=True, text=True)
     assert bad.returncode != 0
+
+
+def test_atomic_output_follows_umask(tmp_path):
+    import os
+
+    target = tmp_path / "perm.bin"
+    umask = os.umask(0o022)
+    try:
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
