@@ -116,7 +116,8 @@ def markdown(report: dict) -> str:
              f"Command: `{report['provenance']['command']}`  ", f"Commit: `{report['provenance']['git_commit']}`  ",
              f"Date: {report['provenance']['date']}  ", f"Machine: {report['provenance']['machine']}, "
              f"{report['threads']} torch threads  ", f"Clips: {report['clips']} at {report['fps']:g} fps, "
-             f"magnifier `{report['magnifier']}`, alpha auto (target {report['target_px']} px), evaluation flow "
+             f"magnifier `{report['magnifier']}`, de-magnifier `{report['demagnifier']}`, alpha auto "
+             f"(target {report['target_px']} px), evaluation flow "
              f"`{report['eval_flow']}`", "",
              "Mean [95 % bootstrap CI]. epe_px ↓, peak_ratio ideal 1, curve_r ↑, leakage ↓.", ""]
     for backbone, result in report["backbones"].items():
@@ -136,6 +137,12 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pipeline_demagnifier(args: argparse.Namespace) -> str:
+    from magplus.pipeline import DEFAULT_DEMAGNIFIER
+
+    return args.demagnifier or DEFAULT_DEMAGNIFIER.get(args.magnifier, args.magnifier)
+
+
 def better(metric: str, magplus: float, direct: float) -> bool:
     if metric == "peak_ratio":
         return abs(np.log(max(magplus, 1e-6))) < abs(np.log(max(direct, 1e-6)))
@@ -149,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1000, help="first program seed (training never used >= 1000)")
     parser.add_argument("--backbones", default=",".join(BACKBONE_ENV))
     parser.add_argument("--magnifier", default="lagrangian")
+    parser.add_argument("--demagnifier", default=None, help="default: the magnifier's pair")
     parser.add_argument("--eval-flow", default="deepflow", help="evaluation flow (differs from the pipeline's DIS)")
     parser.add_argument("--target", type=float, default=8.0, help="automatic alpha target (px at 256)")
     parser.add_argument("--threads", type=int, default=2)
@@ -163,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     estimator = create_flow(args.eval_flow)
     report = {"provenance": provenance(args.seed, " ".join(["python", *sys.argv])), "clips": args.clips,
-              "fps": args.fps, "magnifier": args.magnifier, "target_px": args.target, "eval_flow": args.eval_flow,
+              "fps": args.fps, "magnifier": args.magnifier, "demagnifier": pipeline_demagnifier(args),
+              "target_px": args.target, "eval_flow": args.eval_flow,
               "threads": args.threads, "backbones": {}}
     for name in [b.strip() for b in args.backbones.split(",") if b.strip()]:
         kwargs = backbone_kwargs(name)
@@ -172,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             report["backbones"][name] = {"skipped": f"set {' and '.join(missing)} to the official files"}
             print(f"{name}: not run (set {', '.join(missing)})")
             continue
-        pipeline = MagPipeline(backbone=name, backbone_kwargs=kwargs, magnifier=args.magnifier, alpha="auto",
+        pipeline = MagPipeline(backbone=name, backbone_kwargs=kwargs, magnifier=args.magnifier,
+                               demagnifier=args.demagnifier, alpha="auto",
                                target_amplitude=args.target, compute_direct=True, crop=False, progress=False)
         rows, started = [], time.perf_counter()
         for i in tqdm(range(args.clips), desc=name, unit="clip"):
