@@ -97,3 +97,13 @@ def test_demagnify_of_magnify_recovers_generator_clip():
     peak_in, peak_out = measure_clip_motion(frames, face).peak, measure_clip_motion(restored, face).peak
     assert abs(peak_out - peak_in) < 0.2 * peak_in
     assert measure_clip_motion(magnified, face).peak > 3.0 * peak_in
+
+
+def test_pipeline_paste_back_returns_full_frames(tiny_clip):
+    source, driving = tiny_clip
+    full = F.pad(source, (16, 16, 8, 8), mode="replicate")  # the face inside a larger frame
+    out = MagPipeline(alpha=2.0, resolution=64, paste_back=True, progress=False)(full, driving, fps=30)
+    assert out.pasted.shape == (8, 3, 80, 96)
+    assert out.boxes["source"] is not None
+    # Far from the face box, the frame is the source itself.
+    assert torch.allclose(out.pasted[:, :, :, :2], full[None, :, :, :2].expand(8, -1, -1, -1), atol=1e-6)

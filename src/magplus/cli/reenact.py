@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         labels.append("direct")
         if out.magnified_driving is not None:
             clips.append(out.result)
-            labels.append("MagPlus-DeMagPlus")
+            labels.append("MagPlus")
         write_video(extra[0], side_by_side(clips, labels), fps=out.fps, lossless=args.lossless)
     summary = {
         "backbone": args.backbone, "magnifier": None if args.no_magplus else args.magnifier, "alpha": out.alpha,
