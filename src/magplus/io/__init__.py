@@ -5,8 +5,9 @@ Names are resolved lazily so that ``import magplus`` does not import OpenCV or P
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "read_video": "video",
@@ -34,14 +35,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .video_writer import VideoWriter, write_video
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

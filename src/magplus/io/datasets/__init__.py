@@ -7,7 +7,7 @@ The datasets need signed licences: magplus never ships or downloads their frames
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_exports
 
 _EXPORTS = {
     "Sample": "sample",
@@ -31,14 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
