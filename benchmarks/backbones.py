@@ -22,28 +22,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _machine import cpu_model, git_head  # noqa: E402  (benchmarks/ is the script's folder)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 MARKER = "@@ROWS@@"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def machine_info() -> dict:
     import torch
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git_head(short=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # other work on the machine skews timings
-    return {"machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
+    return {"machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
                        f"load average at start {load}",
             "python": platform.python_version(), "torch": torch.__version__, "git_commit": commit or "unknown",
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

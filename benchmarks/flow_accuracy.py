@@ -21,10 +21,11 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import cpu_model, git_head  # noqa: E402  (benchmarks/ is the script's folder)
 
 import torch
 
@@ -128,19 +129,8 @@ def time_lk_training(device: str = "cpu", repeats: int = 3) -> list[dict]:
 
 
 def machine(threads: int) -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    commit = git_head()
+    cpu = cpu_model()
     load = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
     return dict(platform=platform.platform(), cpu=cpu, cpu_count=os.cpu_count(), load_average_1min=load, python=platform.python_version(), torch=torch.__version__,
                 threads=threads, git_commit=commit, date=dt.datetime.now().isoformat(timespec="seconds"),

@@ -23,10 +23,11 @@ import datetime
 import json
 import math
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import git_head  # noqa: E402  (benchmarks/ is the script's folder)
 
 import numpy as np
 import torch
@@ -275,7 +276,7 @@ def main(argv=None) -> int:
         "speed": speed(),
         "ablation": ablation(),
     }
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git_head(short=True)
     report["meta"] = {
         "command": " ".join([".venv/bin/python", "benchmarks/magnification.py", *(argv if argv is not None else sys.argv[1:])]),
         "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

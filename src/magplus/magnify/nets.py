@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..flow.lucas_kanade import to_luminance
 from ..ops.warp import backward_warp
 
 #: Number of sinusoids in the α code and the range of their wavelengths (FlowMag).
@@ -81,10 +82,6 @@ def alpha_code(alpha_map: torch.Tensor, invert: bool = False) -> torch.Tensor:
     return torch.sin(2.0 * math.pi * value / lam)
 
 
-def _gray(image: torch.Tensor) -> torch.Tensor:
-    return (0.299 * image[:, 0:1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:3])
-
-
 def _least_squares_motion(ref: torch.Tensor, frame: torch.Tensor, pool: int, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-window solution of the linearised brightness constancy ``∇I·F = I0 - It``.
 
@@ -126,7 +123,7 @@ def motion_prior(ref: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, 6, H/4, W/4)``: fine u (2), coarse u (2), fine and coarse confidence.
     """
-    ref_gray, frame_gray = _gray(ref).expand(frame.shape[0], -1, -1, -1), _gray(frame)
+    ref_gray, frame_gray = to_luminance(ref).expand(frame.shape[0], -1, -1, -1), to_luminance(frame)
     fine, fine_conf = _least_squares_motion(ref_gray, frame_gray, 4, 1e-5)
     small_ref, small_frame = F.avg_pool2d(ref_gray, 4), F.avg_pool2d(frame_gray, 4)
     coarse, coarse_conf = _least_squares_motion(small_ref, small_frame, 1, 1e-4)

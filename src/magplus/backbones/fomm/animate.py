@@ -35,7 +35,7 @@ def convex_hull_area(points: np.ndarray) -> float:
     except (QhullError, ValueError) as exc:
         raise InputError(
             f"keypoints span no area (convex hull of {points.shape[0]} points failed: {str(exc).splitlines()[0]}); "
-            "use adapt_movement_scale=False for this input."
+            "turn off movement-scale adaptation for this input (FOMM adapt_movement_scale, FSRT adapt_scale)."
         ) from exc
 
 

@@ -7,25 +7,15 @@ import torch
 
 from ...errors import InputError
 from ...types import check_shape
-
-
-def hull_area(points: np.ndarray) -> float:
-    """Area of the convex hull of 2-D points ``(N, 2)`` (scipy's ``ConvexHull.volume``)."""
-    from scipy.spatial import ConvexHull
-
-    try:
-        return float(ConvexHull(np.asarray(points, dtype=np.float64)).volume)
-    except Exception as exc:  # scipy raises QhullError for degenerate (collinear) sets
-        raise InputError(f"cannot take the convex hull of {len(points)} keypoints ({exc}); "
-                         "the keypoints are degenerate, use adapt_scale=False.") from exc
+from ..fomm.animate import convex_hull_area, normalise_landmarks
 
 
 def movement_scale(kp_source: torch.Tensor, kp_reference: torch.Tensor) -> float:
     """``sqrt(area(source hull) / area(reference hull))``: driving motion rescaled to the source face size."""
     check_shape(kp_source, ["K", 2], "kp_source")
     check_shape(kp_reference, ["K", 2], "kp_reference")
-    source = hull_area(kp_source.detach().cpu().numpy())
-    reference = hull_area(kp_reference.detach().cpu().numpy())
+    source = convex_hull_area(kp_source.detach().cpu().numpy())
+    reference = convex_hull_area(kp_reference.detach().cpu().numpy())
     return float(np.sqrt(source) / np.sqrt(reference))
 
 
@@ -49,11 +39,6 @@ def relative_keypoints(kp_source: torch.Tensor, kp_driving: torch.Tensor, kp_ref
     return (kp_driving - kp_reference) * scale + kp_source
 
 
-def _normalised_shape(landmarks: np.ndarray) -> np.ndarray:
-    centred = landmarks - landmarks.mean(axis=0, keepdims=True)
-    return centred / np.sqrt(hull_area(centred))
-
-
 def best_reference_frame(source_landmarks: np.ndarray, driving_landmarks: np.ndarray) -> int:
     """Index of the driving frame whose face shape is closest to the source's.
 
@@ -68,6 +53,6 @@ def best_reference_frame(source_landmarks: np.ndarray, driving_landmarks: np.nda
     if source_landmarks.ndim != 2 or driving_landmarks.ndim != 3 or driving_landmarks.shape[1:] != source_landmarks.shape:
         raise InputError(f"landmarks must be (N, 2) and (T, N, 2) with the same N, got "
                          f"{source_landmarks.shape} and {driving_landmarks.shape}.")
-    reference = _normalised_shape(source_landmarks)
-    distances = [float(((reference - _normalised_shape(frame)) ** 2).sum()) for frame in driving_landmarks]
+    reference = normalise_landmarks(source_landmarks)
+    distances = [float(((reference - normalise_landmarks(frame)) ** 2).sum()) for frame in driving_landmarks]
     return int(np.argmin(distances))

@@ -10,22 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ...types import check_frames
 
 _MAX_SIDE = 256
-
-
-def _gray_uint8(frame: torch.Tensor) -> np.ndarray:
-    import cv2
-
-    rgb = (frame.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    scale = _MAX_SIDE / max(gray.shape)
-    if scale < 1:
-        size = (max(8, round(gray.shape[1] * scale)), max(8, round(gray.shape[0] * scale)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    return gray
 
 
 def motion_from_first(frames: torch.Tensor) -> np.ndarray:
@@ -37,15 +26,16 @@ def motion_from_first(frames: torch.Tensor) -> np.ndarray:
     Returns:
         ``(T,)`` float array; entry 0 is 0.
     """
-    import cv2
+    from ...flow.clip import clip_flows
 
     check_frames(frames, "frames")
-    flow_estimator = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    reference = _gray_uint8(frames[0])
-    magnitudes = np.zeros(len(frames))
-    for index in range(1, len(frames)):
-        flow = flow_estimator.calc(reference, _gray_uint8(frames[index]), None)
-        magnitudes[index] = float(np.linalg.norm(flow, axis=-1).mean())
+    scale = _MAX_SIDE / max(frames.shape[-2:])
+    if scale < 1:
+        size = tuple(max(8, round(side * scale)) for side in frames.shape[-2:])
+        frames = F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    flows = clip_flows(frames, flow="dis")
+    magnitudes = flows.norm(dim=1).mean(dim=(1, 2)).double().numpy()
+    magnitudes[0] = 0.0
     return magnitudes
 
 
