@@ -20,11 +20,16 @@ class AnimationBackbone(abc.ABC):
         resolution: square side (pixels) the model works at; inputs are resized to it by the
             caller (the pipeline crops faces to this size).
         needs_weights: True if the model cannot run without an official checkpoint.
+        motion_scalable: True if :meth:`extract_motion` returns a :class:`~magplus.backbones.motion.Motion`
+            that :meth:`render` accepts after :func:`~magplus.backbones.motion.scale_motion`, so the
+            pipeline can de-magnify in the backbone's motion space (extract from the magnified
+            clip, scale the change by 1/α, render once). False: only image-space de-magnification.
     """
 
     name: str = "backbone"
     resolution: int = 256
     needs_weights: bool = False
+    motion_scalable: bool = False
 
     def to(self, device: str | torch.device) -> "AnimationBackbone":
         """Move the model to ``device`` (no-op for weight-free backbones)."""
@@ -36,7 +41,8 @@ class AnimationBackbone(abc.ABC):
 
     @abc.abstractmethod
     def extract_motion(self, frames: torch.Tensor) -> Any:
-        """Motion representation of driving frames ``(T, 3, H, W)`` (keypoints, landmarks, ...)."""
+        """Motion of driving frames ``(T, 3, H, W)``: a :class:`~magplus.backbones.motion.Motion` when
+        ``motion_scalable`` (landmarks, keypoints + Jacobians, ...), otherwise the backbone's own value."""
 
     @abc.abstractmethod
     def render(self, source: Any, motion: Any, reference: Any | None = None, relative: bool = True,
