@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -45,6 +46,26 @@ def check_output_path(
     if not overwrite and out.exists():
         raise OutputPathError(f"output {str(out)!r} already exists; remove it or allow overwriting.")
     return out
+
+
+#: Names of what an interrupted writer leaves beside its target (a SIGKILL runs no clean-up):
+#: ``.{stem}.{8 random chars}.part{ext}`` files / folders from mkstemp / mkdtemp below, and the
+#: ``.{name}.old`` backup of a replaced folder.
+_LEFTOVER = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.part(?P<ext>(\.[^.]*)?)$")
+_BACKUP = re.compile(r"^\.(?P<name>.+)\.old$")
+
+
+def leftover_target(name: str) -> str | None:
+    """The output name that a leftover temporary entry ``name`` of :func:`atomic_output` or
+    :func:`atomic_output_dir` belongs to (``".clip.k2j4h1x0.part.mp4"`` -> ``"clip.mp4"``), else None.
+
+    Lets a resumable run remove what a killed earlier run left behind, target by target.
+    """
+    match = _LEFTOVER.match(name)
+    if match:
+        return match["stem"] + match["ext"]
+    match = _BACKUP.match(name)
+    return match["name"] if match else None
 
 
 @contextlib.contextmanager
