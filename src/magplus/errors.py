@@ -29,11 +29,21 @@ class OutputPathError(InputError):
 
 
 class NoFaceError(InputError):
-    """No face was found in an image or in a frame of a clip (the message names the frame)."""
+    """No face was found in an image or in frames of a clip (the message names the clip and frames).
 
-    def __init__(self, message: str, frame_index: int | None = None):
+    Attributes:
+        frame_index: the first face-less frame (None for a single image).
+        frames: every face-less frame index of the clip (empty for a single image).
+    """
+
+    def __init__(self, message: str, frame_index: int | None = None, frames: list[int] | None = None):
         super().__init__(message)
         self.frame_index = frame_index
+        self.frames = list(frames) if frames else ([] if frame_index is None else [frame_index])
+
+
+class FaceGapWarning(UserWarning):
+    """Some frames of a clip had no face; their landmarks were bridged (the message lists the frames)."""
 
 
 class UnknownNameError(MagplusError, KeyError):

@@ -47,7 +47,7 @@ def test_still_driving_reproduces_source(face):
 
 
 def test_moving_one_region_moves_that_region_on_the_source(face):
-    backbone = LandmarkWarpBackbone(smoothing_frames=0)
+    backbone = LandmarkWarpBackbone(smoothing_seconds=0)
     source = backbone.prepare_source(face)
     motion = np.repeat(source.landmarks[None], 2, axis=0).copy()
     from magplus.face.mesh import LIPS_OUTER  # noqa: F401  (index group exists)

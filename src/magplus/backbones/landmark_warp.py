@@ -13,7 +13,8 @@ A training-free reenactment model (warp-based portrait animation):
 
 Like learned backbones it has a noise floor: the landmark tracker's jitter (≈0.6–1.2 px on a
 still face, DOMAIN.md §1) is of the size of a micro-expression, which is why MagPlus magnifies
-first. Optional temporal smoothing of the landmark tracks reduces it at the cost of timing.
+first. Optional temporal smoothing of the landmark tracks reduces it at the cost of timing; its
+time constant is in seconds, so a 200 fps clip is smoothed over the same time span as a 30 fps one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..context import clip_fps
 from ..errors import InputError
 from ..ops.tps import ThinPlateSpline
 from ..ops.warp import backward_warp, pixel_grid
@@ -84,11 +86,21 @@ def gaussian_smooth_track(track: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_filter1d(track.astype(np.float64), sigma_frames, axis=0, mode="nearest").astype(np.float32)
 
 
+#: Default σ of the driving-track smoothing: 15 ms is a sixth of the shortest onset-to-apex times
+#: (p10 90 ms, DOMAIN.md §1), so a fast rise keeps >90 % of its peak, while at 200 fps it still
+#: averages ~3 frames of independent detector jitter.
+DEFAULT_SMOOTHING_SECONDS = 0.015
+#: Largest σ accepted: beyond 100 ms the filter removes the micro-expression with the jitter.
+MAX_SMOOTHING_SECONDS = 0.1
+
+
 class LandmarkWarpBackbone(AnimationBackbone):
     """Training-free reenactment by thin-plate-spline warping through MediaPipe landmarks.
 
     Args:
-        smoothing_frames: σ (frames) of temporal smoothing of the driving landmark tracks.
+        smoothing_seconds: σ (seconds) of the temporal Gaussian smoothing of the driving landmark
+            tracks, in [0, MAX_SMOOTHING_SECONDS]; turned into frames with the clip's frame rate
+            (the ``fps`` of :meth:`extract_motion`, else :func:`~magplus.context.clip_context`, else 30).
         regularization: TPS smoothing λ.
         grid_divisor: the displacement field is solved on an ``H/grid_divisor`` grid and upsampled.
         ring_scale: radius of the still anchor ring relative to the face radius.
@@ -102,14 +114,19 @@ class LandmarkWarpBackbone(AnimationBackbone):
     resolution = 256
     needs_weights = False
 
-    def __init__(self, smoothing_frames: float = 1.0, regularization: float = 1e-3, grid_divisor: int = 2,
+    def __init__(self, smoothing_seconds: float = DEFAULT_SMOOTHING_SECONDS, regularization: float = 1e-3, grid_divisor: int = 2,
                  ring_scale: float = 1.35, inverse_iterations: int = 4, tracking: str = "static",
                  device: str | torch.device = "cpu"):
         if tracking not in ("static", "video"):
             raise InputError(f"tracking must be 'static' or 'video', got {tracking!r}.")
         if grid_divisor < 1:
             raise InputError(f"grid_divisor must be >= 1, got {grid_divisor}.")
-        self.smoothing_frames = float(smoothing_frames)
+        if not 0.0 <= float(smoothing_seconds) <= MAX_SMOOTHING_SECONDS:
+            raise InputError(
+                f"smoothing_seconds must lie in [0, {MAX_SMOOTHING_SECONDS}] s, got {smoothing_seconds}: a wider "
+                "filter flattens the micro-expression itself (its onset-to-apex takes 90-265 ms)."
+            )
+        self.smoothing_seconds = float(smoothing_seconds)
         self.regularization = float(regularization)
         self.grid_divisor = int(grid_divisor)
         self.ring_scale = float(ring_scale)
@@ -132,13 +149,20 @@ class LandmarkWarpBackbone(AnimationBackbone):
         spline = ThinPlateSpline(torch.from_numpy(controls), queries, self.regularization)
         return LandmarkSource(source_img, landmarks, controls, spline, (gh, gw))
 
-    def extract_motion(self, frames: torch.Tensor) -> np.ndarray:
-        """Landmarks ``(T, 478, 2)`` of the driving frames (smoothed over time)."""
+    def extract_motion(self, frames: torch.Tensor, fps: float | None = None) -> np.ndarray:
+        """Landmarks ``(T, 478, 2)`` of the driving frames (smoothed over time).
+
+        Args:
+            frames: ``(T, 3, H, W)`` in [0, 1]; face-less frames are bridged or refused by
+                :func:`magplus.face.gaps.bridge_gaps`.
+            fps: the clip's frame rate (default: the clip context's, else 30).
+        """
         from ..face.landmarks import detect_landmarks_batch, track_landmarks
 
         check_frames(frames, "driving_frames")
+        rate, _ = clip_fps(fps)
         detect = detect_landmarks_batch if self.tracking == "static" else track_landmarks
-        return gaussian_smooth_track(detect(frames), self.smoothing_frames)
+        return gaussian_smooth_track(detect(frames, fps=rate), self.smoothing_seconds * rate)
 
     def source_displacements(self, source: LandmarkSource, motion: np.ndarray, reference: np.ndarray | None,
                              relative: bool) -> np.ndarray:

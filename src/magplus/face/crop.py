@@ -290,8 +290,10 @@ def crop_face_clip(
     """
     check_frames(frames, "frames")
     if landmarks_of_first is None:
+        from ..context import clip_label
         from .landmarks import shared_landmarker
 
-        landmarks_of_first = shared_landmarker().detect(frames[0], what="frame 0 (onset) of the clip", frame_index=0)
+        what = f"frame 0 (onset) of {clip_label()}"
+        landmarks_of_first = shared_landmarker().detect(frames[0], what=what, frame_index=0)
     box = FaceBox.from_landmarks(landmarks_of_first, margin=margin, image_size=tuple(frames.shape[-2:]))
     return crop(frames, box, size), box

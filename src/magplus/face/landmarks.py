@@ -24,8 +24,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from ..context import clip_fps, clip_label
 from ..errors import DependencyError, InputError, NoFaceError, ShapeError
 from ..types import NUM_FACE_LANDMARKS, check_frames, describe_shape, to_uint8
+from .gaps import bridge_gaps, format_runs, missing_runs
 from .smoothing import smooth_track
 
 _INSTALL_HINT = (
@@ -39,16 +41,21 @@ _INSTALL_HINT = (
 _NOISE = re.compile(rb"^(?:[IW]\d{4} |INFO: |WARNING: All log messages before absl::InitializeLog)")
 
 
+_FILTER_DEPTH = 0  # > 0 while a filter is active: inner calls reuse it (one descriptor dance per clip)
+
+
 @contextlib.contextmanager
 def _filtered_stderr(enabled: bool = True) -> Iterator[None]:
-    """Capture file descriptor 2 around a MediaPipe call, then re-emit every line except known noise.
+    """Capture file descriptor 2 around MediaPipe calls, then re-emit every line except known noise.
 
     absl's C++ logging ignores environment variables, so the only way to drop its INFO/WARNING
     lines is at the file-descriptor level. ERROR/FATAL records and anything unexpected are written
-    back to stderr unchanged, so no failure is hidden.
+    back to stderr unchanged, so no failure is hidden. Nested uses share the outermost capture, so
+    a clip costs one ``dup`` and one temporary file, not one per frame.
     """
+    global _FILTER_DEPTH
     try:
-        fd = sys.stderr.fileno() if enabled else -1
+        fd = sys.stderr.fileno() if enabled and _FILTER_DEPTH == 0 else -1
     except (AttributeError, OSError, ValueError):  # pytest capture, notebooks: no real descriptor
         fd = -1
     if fd < 0:
@@ -56,11 +63,14 @@ def _filtered_stderr(enabled: bool = True) -> Iterator[None]:
         return
     sys.stderr.flush()
     saved = os.dup(fd)
+    _FILTER_DEPTH += 1
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), fd)
         try:
             yield
         finally:
+            _FILTER_DEPTH -= 1
+            sys.stderr.flush()
             os.dup2(saved, fd)
             os.close(saved)
             sink.seek(0)
@@ -158,6 +168,22 @@ class FaceLandmarker:
             self._mesh = _import_face_mesh().FaceMesh(**self._options)
         return self._mesh
 
+    def find(self, image: Any) -> np.ndarray | None:
+        """Landmarks ``(478, 2)`` float32 pixel ``(x, y)`` of the largest face, or None when there is none."""
+        rgb = image_to_uint8(image)
+        height, width = rgb.shape[:2]
+        with _filtered_stderr(self.quiet):
+            result = self._graph().process(rgb)
+        faces = result.multi_face_landmarks or []
+        if not faces:
+            return None
+        points = _largest_face(faces, width, height)
+        if points.shape[0] != NUM_FACE_LANDMARKS:
+            raise DependencyError(
+                f"MediaPipe returned {points.shape[0]} landmarks instead of {NUM_FACE_LANDMARKS}; {_INSTALL_HINT}."
+            )
+        return points
+
     def detect(self, image: Any, what: str = "the image", frame_index: int | None = None) -> np.ndarray:
         """Landmarks of the largest face in ``image``.
 
@@ -172,23 +198,32 @@ class FaceLandmarker:
         Raises:
             NoFaceError: when MediaPipe finds no face.
         """
-        rgb = image_to_uint8(image)
-        height, width = rgb.shape[:2]
-        with _filtered_stderr(self.quiet):
-            result = self._graph().process(rgb)
-        faces = result.multi_face_landmarks or []
-        if not faces:
+        points = self.find(image)
+        if points is None:
+            height, width = image_to_uint8(image).shape[:2]
             raise NoFaceError(
                 f"no face found in {what} ({width}x{height}); pass an image with a visible, roughly frontal face "
                 "or lower min_detection_confidence.",
                 frame_index=frame_index,
             )
-        points = _largest_face(faces, width, height)
-        if points.shape[0] != NUM_FACE_LANDMARKS:
-            raise DependencyError(
-                f"MediaPipe returned {points.shape[0]} landmarks instead of {NUM_FACE_LANDMARKS}; {_INSTALL_HINT}."
-            )
         return points
+
+    def find_all(self, clip: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of every frame of a uint8 clip ``(T, H, W, 3)``, under one stderr filter.
+
+        Returns:
+            ``(points (T, 478, 2) float32, found (T,) bool)``; rows without a face are NaN.
+        """
+        from tqdm.auto import tqdm
+
+        points = np.full((clip.shape[0], NUM_FACE_LANDMARKS, 2), np.nan, dtype=np.float32)
+        found = np.zeros(clip.shape[0], dtype=bool)
+        with _filtered_stderr(self.quiet):
+            for index in tqdm(range(clip.shape[0]), desc="landmarks", unit="frame", disable=not progress):
+                face = self.find(clip[index])
+                if face is not None:
+                    points[index], found[index] = face, True
+        return points, found
 
     def reset(self) -> None:
         """Forget the tracking state (start of a new clip)."""
@@ -217,13 +252,16 @@ def shared_landmarker(max_faces: int = 4, min_detection_confidence: float = 0.5)
     return _shared_image_landmarker(int(max_faces), float(min_detection_confidence))
 
 
-def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: float = 0.5) -> np.ndarray:
+def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: float = 0.5,
+                     what: str | None = None) -> np.ndarray:
     """Landmarks of the largest face in one image.
 
     Args:
         image: uint8 ``(H, W, 3)`` RGB array or float tensor ``(3, H, W)`` in [0, 1].
         max_faces: faces MediaPipe may return; the one with the largest bounding box is kept.
         min_detection_confidence: MediaPipe's face-detector threshold in (0, 1].
+        what: how an error names the image, e.g. "the source image 'face.png'" (default: the
+            :func:`~magplus.context.clip_context` label, else "the image").
 
     Returns:
         ``(478, 2)`` float32 pixel ``(x, y)``; "left" groups are the subject's left
@@ -233,7 +271,7 @@ def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: f
         NoFaceError: no face in the image. ShapeError: wrong image type/shape.
         DependencyError: MediaPipe is missing.
     """
-    return shared_landmarker(max_faces, min_detection_confidence).detect(image)
+    return shared_landmarker(max_faces, min_detection_confidence).detect(image, what=clip_label(what, "the image"))
 
 
 def _clip_frames(frames: Any) -> np.ndarray:
@@ -252,9 +290,14 @@ def track_landmarks(
     max_faces: int = 4,
     min_detection_confidence: float = 0.5,
     progress: bool = False,
+    *,
+    what: str | None = None,
+    fps: float | None = None,
     **smooth_options: Any,
 ) -> np.ndarray:
     """Landmarks over a clip with MediaPipe's video mode (tracks from one frame to the next).
+
+    Face-less frames are bridged or refused by :func:`magplus.face.gaps.bridge_gaps`.
 
     Args:
         frames: float ``(T, 3, H, W)`` in [0, 1] or uint8 ``(T, H, W, 3)``.
@@ -263,36 +306,48 @@ def track_landmarks(
             :func:`magplus.face.smoothing.smooth_track` for ``smooth_options``.
         max_faces, min_detection_confidence: as in :func:`detect_landmarks`.
         progress: show a tqdm bar.
+        what: how messages name the clip, e.g. "driving clip 'x.mp4'" (default: the
+            :func:`~magplus.context.clip_context` label, else "the clip").
+        fps: frame rate, for the longest bridged gap (and the One-Euro filter); default: the
+            context's, else 30.
 
     Returns:
         ``(T, 478, 2)`` float32 pixel ``(x, y)``.
 
     Raises:
-        NoFaceError: a frame has no face; its ``frame_index`` attribute names the frame.
+        NoFaceError: frame 0 has no face or the face-less gaps are too long; ``frames`` lists them.
     """
     clip = _clip_frames(frames)
-    from tqdm.auto import tqdm
-
-    out = np.empty((clip.shape[0], NUM_FACE_LANDMARKS, 2), dtype=np.float32)
     with FaceLandmarker(video=True, max_faces=max_faces, min_detection_confidence=min_detection_confidence) as marker:
-        for index in tqdm(range(clip.shape[0]), desc="landmarks", unit="frame", disable=not progress):
-            out[index] = marker.detect(clip[index], what=f"frame {index} of the clip", frame_index=index)
+        points, found = marker.find_all(clip, progress=progress)
+    out = bridge_gaps(points, found, clip_label(what), fps)
     if smooth is not None:
+        if smooth == "one_euro" and "fps" not in smooth_options:
+            smooth_options["fps"] = clip_fps(fps)[0]
         out = smooth_track(out, method=smooth, **smooth_options)
     return out
 
 
-def detect_landmarks_batch(frames: Any, max_faces: int = 4, min_detection_confidence: float = 0.5) -> np.ndarray:
+def detect_landmarks_batch(frames: Any, max_faces: int = 4, min_detection_confidence: float = 0.5, *,
+                           what: str | None = None, fps: float | None = None, bridge: bool = True) -> np.ndarray:
     """Landmarks of every frame detected independently (image mode: no tracking between frames).
 
-    Use for unrelated images; for a video clip prefer :func:`track_landmarks`.
+    Args:
+        frames: float ``(T, 3, H, W)`` in [0, 1] or uint8 ``(T, H, W, 3)``.
+        max_faces, min_detection_confidence: as in :func:`detect_landmarks`.
+        what, fps: as in :func:`track_landmarks`.
+        bridge: True (a clip): face-less frames are bridged or refused by
+            :func:`magplus.face.gaps.bridge_gaps`; False (unrelated images): any face-less frame is
+            an error.
 
     Returns:
-        ``(T, 478, 2)`` float32. Raises NoFaceError with ``frame_index`` set.
+        ``(T, 478, 2)`` float32. Raises NoFaceError with ``frame_index`` and ``frames`` set.
     """
     clip = _clip_frames(frames)
-    landmarker = shared_landmarker(max_faces, min_detection_confidence)
-    out = np.empty((clip.shape[0], NUM_FACE_LANDMARKS, 2), dtype=np.float32)
-    for index in range(clip.shape[0]):
-        out[index] = landmarker.detect(clip[index], what=f"frame {index} of the batch", frame_index=index)
-    return out
+    points, found = shared_landmarker(max_faces, min_detection_confidence).find_all(clip)
+    label = clip_label(what, "the batch")
+    if not bridge and not found.all():
+        missing = [int(i) for i in np.flatnonzero(~found)]
+        raise NoFaceError(f"no face found in {format_runs(missing_runs(found))} of {label}; every image needs a "
+                          "visible, roughly frontal face.", frame_index=missing[0], frames=missing)
+    return bridge_gaps(points, found, label, fps)
