@@ -102,10 +102,10 @@ def test_eulerian_reference_filter_scales_small_motion():
 
 
 def test_eulerian_bandpass_needs_fps_and_runs():
-    with pytest.raises(InputError, match="fps"):
-        EulerianMagnifier(temporal_filter="bandpass")
     ref = textured(32)
     frames, _ = shifted_clip(ref, [0.0, 0.2, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(InputError, match="fps"):
+        EulerianMagnifier(temporal_filter="bandpass")(ref, frames, 5.0)
     out = EulerianMagnifier(levels=3, temporal_filter="bandpass", fps=30, band_hz=(1.0, 10.0))(ref, frames, 5.0)
     assert out.shape == frames.shape and torch.isfinite(out).all()
 

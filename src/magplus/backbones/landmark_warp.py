@@ -32,6 +32,7 @@ from ..ops.tps import ThinPlateSpline
 from ..ops.warp import backward_warp, pixel_grid
 from ..types import check_frames, check_image
 from .base import AnimationBackbone
+from .motion import LandmarkMotion
 
 
 @dataclass
@@ -113,6 +114,7 @@ class LandmarkWarpBackbone(AnimationBackbone):
     name = "landmark-warp"
     resolution = 256
     needs_weights = False
+    motion_scalable = True
 
     def __init__(self, smoothing_seconds: float = DEFAULT_SMOOTHING_SECONDS, regularization: float = 1e-3, grid_divisor: int = 2,
                  ring_scale: float = 1.35, inverse_iterations: int = 4, tracking: str = "static",
@@ -149,8 +151,8 @@ class LandmarkWarpBackbone(AnimationBackbone):
         spline = ThinPlateSpline(torch.from_numpy(controls), queries, self.regularization)
         return LandmarkSource(source_img, landmarks, controls, spline, (gh, gw))
 
-    def extract_motion(self, frames: torch.Tensor, fps: float | None = None) -> np.ndarray:
-        """Landmarks ``(T, 478, 2)`` of the driving frames (smoothed over time).
+    def extract_motion(self, frames: torch.Tensor, fps: float | None = None) -> LandmarkMotion:
+        """Landmark tracks ``(T, 478, 2)`` of the driving frames (smoothed over time).
 
         Args:
             frames: ``(T, 3, H, W)`` in [0, 1]; face-less frames are bridged or refused by
@@ -162,7 +164,7 @@ class LandmarkWarpBackbone(AnimationBackbone):
         check_frames(frames, "driving_frames")
         rate, _ = clip_fps(fps)
         detect = detect_landmarks_batch if self.tracking == "static" else track_landmarks
-        return gaussian_smooth_track(detect(frames, fps=rate), self.smoothing_seconds * rate)
+        return LandmarkMotion(gaussian_smooth_track(detect(frames, fps=rate), self.smoothing_seconds * rate))
 
     def source_displacements(self, source: LandmarkSource, motion: np.ndarray, reference: np.ndarray | None,
                              relative: bool) -> np.ndarray:
@@ -192,9 +194,13 @@ class LandmarkWarpBackbone(AnimationBackbone):
             displacement = -backward_warp(forward_field, displacement)
         return backward_warp(image[None].expand(forward_field.shape[0], -1, -1, -1), displacement).clamp(0, 1)
 
-    def render(self, source: LandmarkSource, motion: np.ndarray, reference: np.ndarray | None = None,
+    def render(self, source: LandmarkSource, motion: LandmarkMotion, reference: LandmarkMotion | None = None,
                relative: bool = True, progress: Callable[[int], None] | None = None, batch: int = 32) -> torch.Tensor:
-        displacements = self.source_displacements(source, motion, reference, relative)
+        for value, what in ((motion, "motion"), (reference, "reference")):
+            if value is not None and (not isinstance(value, LandmarkMotion) or value.relative):
+                raise InputError(f"{what} must be an absolute LandmarkMotion from extract_motion, got {type(value).__name__}.")
+        ref_points = None if reference is None else reference.points[0]
+        displacements = self.source_displacements(source, motion.points, ref_points, relative)
         out = []
         for start in range(0, displacements.shape[0], batch):
             fields = self.displacement_fields(source, displacements[start:start + batch])

@@ -53,6 +53,14 @@ class Motion(abc.ABC):
     def applied_to(self, reference: "Motion") -> "Motion":
         """Absolute motion: this relative motion composed onto ``reference`` (inverse of relative_to)."""
 
+    @abc.abstractmethod
+    def coordinates(self) -> np.ndarray:
+        """A relative motion as ``(T, D)`` float64 linear coordinates (displacements, log-Jacobians, ...).
+
+        Used to compare two relative motions of the same clip, e.g. to measure the backbone's gain
+        on magnified motion (:func:`magplus.magnify.motion_space.motion_gain`).
+        """
+
     def reference(self, index: int = 0) -> "Motion":
         """The one-frame absolute motion of frame ``index`` (the usual reference is the onset, 0)."""
         if self.relative:
@@ -144,3 +152,8 @@ class LandmarkMotion(Motion):
         if not self.relative:
             raise InputError("applied_to() needs a relative motion.")
         return LandmarkMotion(reference.points + self.points, relative=False)
+
+    def coordinates(self):
+        if not self.relative:
+            raise InputError("coordinates() needs a relative motion: call relative_to(reference) first.")
+        return self.points.reshape(len(self), -1).astype(np.float64)

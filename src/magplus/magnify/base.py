@@ -33,8 +33,18 @@ class Magnifier(abc.ABC):
 
     name: str = "magnifier"
 
-    def __call__(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward(ref, frames, alpha, mask)
+    def __call__(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None,
+                 fps: float | None = None, flows: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward(ref, frames, alpha, mask, fps=fps, flows=flows)
+
+    def clip_flows(self, ref: torch.Tensor, frames: torch.Tensor) -> torch.Tensor | None:
+        """The flows ``(T, 2, H, W)`` (``ref`` -> each frame) this magnifier would estimate for itself.
+
+        Flow-based magnifiers return them so that a caller measuring the clip's motion (automatic
+        α) computes them once and hands them back through ``forward(..., flows=)``; magnifiers
+        that use no flow return None.
+        """
+        return None
 
     def validate(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None) -> None:
         """Shared input checks (shapes, value range, α > 0, mask size)."""
@@ -62,7 +72,8 @@ class Magnifier(abc.ABC):
         return None if torch.all(alpha_px == 1) else alpha_px
 
     @abc.abstractmethod
-    def forward(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None,
+                fps: float | None = None, flows: torch.Tensor | None = None) -> torch.Tensor:
         """Magnify.
 
         Args:
@@ -71,6 +82,9 @@ class Magnifier(abc.ABC):
             alpha: float > 0, or a per-frame tensor ``(T,)``.
             mask: optional ``(H, W)`` or ``(T, H, W)`` in [0, 1]: α applies where mask is 1,
                 identity where it is 0, blended in between.
+            fps: frame rate of ``frames`` (temporal filters and regularisation need it; None: unknown).
+            flows: ``(T, 2, H, W)`` from :meth:`clip_flows` on the same inputs, to skip re-estimating
+                them (ignored by magnifiers that use no flow).
 
         Returns:
             ``(T, 3, H, W)`` in [0, 1].

@@ -46,7 +46,8 @@ class EulerianMagnifier(Magnifier):
     Args:
         levels: pyramid levels.
         temporal_filter: ``"reference"`` or ``"bandpass"``.
-        fps: frame rate, needed by ``"bandpass"``.
+        fps: frame rate for ``"bandpass"`` when the caller passes none to ``forward`` (the
+            pipeline passes the clip's own).
         band_hz: ``(low, high)`` band of ``"bandpass"``; micro-expressions last 150–500 ms, so
             ~1–10 Hz holds most of their energy.
         lambda_cutoff: spatial wavelength (pixels) below which α is reduced (Wu et al.'s λ_c).
@@ -58,8 +59,6 @@ class EulerianMagnifier(Magnifier):
                  band_hz: tuple[float, float] = (1.0, 10.0), lambda_cutoff: float = 16.0):
         if temporal_filter not in ("reference", "bandpass"):
             raise InputError(f"temporal_filter must be 'reference' or 'bandpass', got {temporal_filter!r}.")
-        if temporal_filter == "bandpass" and not fps:
-            raise InputError("the 'bandpass' temporal filter needs fps (frames per second).")
         self.levels = int(levels)
         self.temporal_filter = temporal_filter
         self.fps = fps
@@ -77,10 +76,13 @@ class EulerianMagnifier(Magnifier):
         return gain
 
     @torch.no_grad()
-    def forward(self, ref, frames, alpha, mask=None):
+    def forward(self, ref, frames, alpha, mask=None, fps=None, flows=None):
         alpha_px = self.pixel_alpha(ref, frames, alpha, mask)
         if alpha_px is None:
             return frames.clone()
+        rate = fps or self.fps
+        if self.temporal_filter == "bandpass" and not rate:
+            raise InputError("the 'bandpass' temporal filter needs fps (frames per second) of the clip.")
         h, w = frames.shape[-2:]
         bands = laplacian_pyramid(frames, self.levels)
         ref_bands = laplacian_pyramid(ref[None], self.levels) if self.temporal_filter == "reference" else None
@@ -90,7 +92,7 @@ class EulerianMagnifier(Magnifier):
                 change = band - ref_bands[level]
             else:
                 low, high = self.band_hz
-                change = butterworth_bandpass(band, float(self.fps), low, high)
+                change = butterworth_bandpass(band, float(rate), low, high)
             gain = F.interpolate(self.level_alpha(alpha_px, level, h, w), size=band.shape[-2:], mode="bilinear",
                                  align_corners=False)
             # The coarsest (residual) band carries illumination, not motion: leave it alone.

@@ -6,10 +6,10 @@ We render by a backward warp of the *current* frame (so its appearance changes a
 kept): output pixel ``q`` comes from ``p`` with ``q = p + α F_t(p)`` (solved by fixed-point
 iteration), and that pixel is found at ``q - (α - 1) F_t(p)`` in frame ``t``.
 
-Rigid motion: by default only the non-rigid part of the flow is scaled. A similarity motion
-(translation, rotation, scale) fitted to the flow inside the mask is kept as it is, so head drift
-is neither magnified (which would tear the face from a still background) nor attenuated when
-de-magnifying. ``nonrigid_only=False`` scales all motion, as FlowMag does.
+Rigid motion: by default all motion is scaled, as FlowMag does, so that magnification by α and
+de-magnification by 1/α are exact inverses for head motion too (the pipeline's symmetry
+invariant). ``nonrigid_only=True`` instead keeps a similarity motion (translation, rotation,
+scale) fitted inside the mask unscaled: for magnifying the expression of a standalone clip.
 
 Occlusion awareness: where the magnified map would fold over itself (its Jacobian determinant
 ``det(I + α ∇F)`` falls below a margin) the flow is locally attenuated so that the map stays
@@ -83,6 +83,26 @@ def fold_safe_scale(flow: torch.Tensor, alpha_px: torch.Tensor, margin: float = 
     return gaussian_blur(scale, 2.0).clamp(0.0, 1.0)
 
 
+def smooth_over_time(flows: torch.Tensor, sigma_frames: float) -> torch.Tensor:
+    """Gaussian smoothing of ``(T, 2, H, W)`` flows along time (nearest-edge padding).
+
+    Micro-expressions rise and fall over 150–500 ms, while per-frame flow noise (sensor noise,
+    estimator jitter) is white in time; a short temporal Gaussian removes most of the noise that
+    the magnifier would otherwise multiply by α, and little of the motion.
+    """
+    if sigma_frames < 0.3 or flows.shape[0] < 3:
+        return flows
+    radius = max(1, int(round(3 * sigma_frames)))
+    taps = torch.arange(-radius, radius + 1, dtype=flows.dtype)
+    kernel = torch.exp(-0.5 * (taps / sigma_frames) ** 2)
+    kernel = kernel / kernel.sum()
+    padded = torch.cat([flows[:1].expand(radius, -1, -1, -1), flows, flows[-1:].expand(radius, -1, -1, -1)])
+    out = torch.zeros_like(flows)
+    for offset, weight in enumerate(kernel):
+        out += weight * padded[offset:offset + flows.shape[0]]
+    return out
+
+
 class LagrangianMagnifier(Magnifier):
     """Classical Lagrangian magnifier: flow from the reference to each frame, warp by α·flow.
 
@@ -91,30 +111,39 @@ class LagrangianMagnifier(Magnifier):
             ~0.1 px), or an estimator instance.
         flow_smoothing: Gaussian sigma (pixels) applied to the flow before magnifying; flow noise
             is magnified by α too, so a little smoothing keeps flat regions still.
+        temporal_sigma_s: Gaussian sigma (seconds) of temporal smoothing of the flows, applied when
+            the clip's fps is known (see :func:`smooth_over_time`); 0 turns it off.
         occlusion_aware: attenuate the flow where the magnified map would fold.
         inverse_iterations: fixed-point iterations for inverting ``p -> p + α F(p)``.
         nonrigid_only: scale only the motion left after removing a similarity motion fitted
-            inside the mask (head drift is kept as it is).
+            inside the mask (head drift is kept as it is). Off by default: all motion is scaled,
+            as FlowMag does, which keeps magnify → de-magnify symmetric (what is scaled by α on
+            the way in is divided by α on the way out); the face-specific mode is for
+            magnifying expressions alone in a standalone clip.
     """
 
     name = "lagrangian"
 
-    def __init__(self, flow="dis", flow_smoothing: float = 1.5, occlusion_aware: bool = True,
-                 inverse_iterations: int = 6, nonrigid_only: bool = True, device: str | torch.device = "cpu"):
+    def __init__(self, flow="dis", flow_smoothing: float = 1.5, temporal_sigma_s: float = 0.0,
+                 occlusion_aware: bool = True, inverse_iterations: int = 6, nonrigid_only: bool = False,
+                 device: str | torch.device = "cpu"):
+        if not (temporal_sigma_s >= 0):
+            from ..errors import InputError
+
+            raise InputError(f"temporal_sigma_s must be >= 0 seconds, got {temporal_sigma_s}.")
         self.flow = create_flow(flow) if isinstance(flow, str) else flow
         self.flow_smoothing = float(flow_smoothing)
+        self.temporal_sigma_s = float(temporal_sigma_s)
         self.occlusion_aware = bool(occlusion_aware)
         self.inverse_iterations = int(inverse_iterations)
         self.nonrigid_only = bool(nonrigid_only)
         self.device = torch.device(device)
 
-    def estimate_flows(self, ref: torch.Tensor, frames: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    def clip_flows(self, ref: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Flow from ``ref`` ``(3, H, W)`` to every frame of ``frames`` ``(T, 3, H, W)`` -> ``(T, 2, H, W)``."""
-        out = []
-        for start in range(0, frames.shape[0], batch):
-            chunk = frames[start:start + batch]
-            out.append(self.flow(ref[None].expand_as(chunk), chunk).float())
-        return torch.cat(out)
+        from ..flow.clip import clip_flows
+
+        return clip_flows(frames, ref, self.flow)
 
     @torch.no_grad()
     def magnify_with_flow(self, frames: torch.Tensor, flow: torch.Tensor, alpha_px: torch.Tensor,
@@ -123,12 +152,10 @@ class LagrangianMagnifier(Magnifier):
 
         Args:
             frames: current frames.
-            flow: ``(T, 2, H, W)`` flow reference -> frame.
+            flow: ``(T, 2, H, W)`` flow reference -> frame (already regularised).
             alpha_px: ``(T, 1, H, W)`` per-pixel α.
             rigid: ``(T, 2, H, W)`` part of the flow kept unscaled (None: scale all of it).
         """
-        if self.flow_smoothing > 0:
-            flow = gaussian_blur(flow, self.flow_smoothing)
         rigid = torch.zeros_like(flow) if rigid is None else rigid
         scaled = flow - rigid
         if self.occlusion_aware:
@@ -142,10 +169,24 @@ class LagrangianMagnifier(Magnifier):
         # Sample the current frame where reference pixel p sits: p + F(p) = q + displacement + F(p).
         return backward_warp(frames, displacement + flow_at_p).clamp(0, 1)
 
-    def forward(self, ref, frames, alpha, mask=None):
+    def regularised(self, flows: torch.Tensor, fps: float | None) -> torch.Tensor:
+        """Flows after spatial and (when ``fps`` is known) temporal smoothing."""
+        if self.flow_smoothing > 0:
+            flows = gaussian_blur(flows, self.flow_smoothing)
+        if fps and self.temporal_sigma_s > 0:
+            flows = smooth_over_time(flows, self.temporal_sigma_s * float(fps))
+        return flows
+
+    def forward(self, ref, frames, alpha, mask=None, fps=None, flows=None):
         alpha_px = self.pixel_alpha(ref, frames, alpha, mask)
         if alpha_px is None:
             return frames.clone()
-        flow = self.estimate_flows(ref, frames)
-        rigid = similarity_flow(flow, mask) if self.nonrigid_only else None
-        return self.magnify_with_flow(frames, flow, alpha_px, rigid)
+        if flows is None:
+            flows = self.clip_flows(ref, frames)
+        elif flows.shape != (frames.shape[0], 2, *frames.shape[-2:]):
+            from ..errors import ShapeError
+
+            raise ShapeError(f"flows must be (T, 2, H, W) = {(frames.shape[0], 2, *frames.shape[-2:])}, got {tuple(flows.shape)}.")
+        flows = self.regularised(flows.float(), fps)
+        rigid = similarity_flow(flows, mask) if self.nonrigid_only else None
+        return self.magnify_with_flow(frames, flows, alpha_px, rigid)

@@ -96,8 +96,12 @@ class LearnedMagnifier(Magnifier):
     def _check_range(self, alpha: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def forward(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None,
+                fps: float | None = None, flows: torch.Tensor | None = None) -> torch.Tensor:
         """Scale the motion of ``frames`` ``(T, 3, H, W)`` relative to ``ref`` ``(3, H, W)`` by ``alpha``.
+
+        The network works frame by frame on (reference, frame) pairs: ``fps`` and ``flows`` are
+        not used.
 
         ``alpha`` is a float or a ``(T,)`` tensor; ``mask`` ``(H, W)`` or ``(T, H, W)`` in [0, 1]
         gives α inside and 1 outside (per-pixel α). Returns ``(T, 3, H, W)`` in [0, 1].
