@@ -115,6 +115,8 @@ BACKBONES.add("fsrt", "magplus.backbones.fsrt:FSRTBackbone",
               "Facial Scene Representation Transformer (official vox256 checkpoints required)")
 BACKBONES.add("metaportrait", "magplus.backbones.metaportrait:MetaPortraitBackbone",
               "MetaPortrait base 256 model (official ckpt_base.pth.tar required)")
+BACKBONES.add("liveportrait", "magplus.backbones.liveportrait:LivePortraitBackbone",
+              "LivePortrait human model (official weights folder required; motion-space de-magnification)")
 BACKBONES.add("emoportraits", "magplus.backbones.emoportraits:EmoPortraitsBackbone",
               "runs the user's official EmoPortraits installation in a subprocess")
 

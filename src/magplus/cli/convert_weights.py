@@ -1,4 +1,4 @@
-"""``magplus convert-weights {fomm,fsrt,metaportrait} IN [IN2] OUT_DIR``: official checkpoints -> safetensors.
+"""``magplus convert-weights {fomm,fsrt,metaportrait,liveportrait} IN [IN2] OUT_DIR``: official checkpoints -> safetensors.
 
 Each backbone package provides ``magplus.backbones.<name>.convert:convert(inputs, out_dir)``
 returning the paths it wrote; this command only dispatches.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-BACKBONES_WITH_CONVERTERS = ("fomm", "fsrt", "metaportrait")
+BACKBONES_WITH_CONVERTERS = ("fomm", "fsrt", "metaportrait", "liveportrait")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="convert an official backbone checkpoint to safetensors + config JSON",
         description="Convert official checkpoints (read with weights_only=True) to .safetensors and a JSON config. "
                     "fomm: CHECKPOINT [CONFIG.yaml] OUT_DIR; fsrt: KP_DETECTOR.pt MODEL.pt OUT_DIR; "
-                    "metaportrait: CHECKPOINT [CONFIG.yaml] OUT_DIR.",
+                    "metaportrait: CHECKPOINT [CONFIG.yaml] OUT_DIR; "
+                    "liveportrait: WEIGHTS_DIR [models.yaml] OUT_DIR.",
     )
     parser.add_argument("backbone", choices=BACKBONES_WITH_CONVERTERS)
     parser.add_argument("inputs", nargs="+", metavar="IN", help="checkpoint file(s), then optional config")

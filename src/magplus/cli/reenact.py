@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--identity", help="metaportrait: identity embedding file")
     g.add_argument("--connectivity", help="metaportrait: dense_669_connectivity.tsv from your official checkout")
     g.add_argument("--repo", help="emoportraits / metaportrait: path of the official repository")
-    g.add_argument("--weights", help="emoportraits: path of the official weights")
+    g.add_argument("--weights", help="emoportraits: path of the official weights; liveportrait: folder of the "
+                                    "official .pth files (or the converted liveportrait.safetensors)")
     g.add_argument("--backbone-python", help="emoportraits: python of the official environment")
     p.set_defaults(handler=run)
 

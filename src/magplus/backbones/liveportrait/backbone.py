@@ -21,6 +21,7 @@ from ...weights import load_state_dict_strict
 from ..base import AnimationBackbone
 from .animate import SourceKeypoints, driving_keypoints
 from .config import LivePortraitNetworks
+from .convert import read_config_file
 from .kinematics import refine_kp_info, rotation_matrix, transform_keypoints
 from .loading import read_weights
 from .motion import LivePortraitMotion
@@ -52,7 +53,8 @@ class LivePortraitBackbone(AnimationBackbone):
     Args:
         weights_dir: folder of the official ``.pth`` files (or ``liveportrait.safetensors``, or that file).
         weights: the same as ``weights_dir`` (what ``magplus reenact --weights`` passes).
-        config: architecture (``model_params`` dict); default: stored with converted weights, else the official one.
+        config: architecture (``model_params`` dict or the path of ``models.yaml``); default: stored with
+            converted weights, else the official one.
         device: torch device.
         relative: relative motion (official default) rather than absolute pose and expression.
         stitching: apply the stitching MLP (official default on; needs the stitching file).
@@ -77,6 +79,8 @@ class LivePortraitBackbone(AnimationBackbone):
         if weights_dir is not None and weights is not None and os.fspath(weights_dir) != os.fspath(weights):
             raise InputError(f"give the LivePortrait weights once: weights_dir={weights_dir!r} and weights={weights!r} differ.")
         states, stored = read_weights(weights_dir if weights_dir is not None else weights, with_mlps=stitching)
+        if isinstance(config, (str, os.PathLike)):
+            config = read_config_file(os.fspath(config))
         networks = LivePortraitNetworks(config if config is not None else stored, with_mlps=stitching)
         for name in networks.names():
             load_state_dict_strict(getattr(networks, name), states.get(name, {}), what=f"LivePortrait {name}", strict=strict)
