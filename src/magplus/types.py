@@ -114,18 +114,40 @@ def check_image(image: Any, name: str = "image") -> None:
     check_frames(image[None], name)
 
 
-def check_alpha(alpha: Any, name: str = "alpha") -> None:
-    """Check a magnification factor: a finite float > 0, or a tensor of them."""
+#: Largest magnification (and, as 1/ALPHA_LIMIT, the strongest attenuation) accepted anywhere.
+#: Micro-expressions move 0.3-3 px on a 256-px face and flow noise is 0.1-0.8 px (DOMAIN.md §1):
+#: at 100x the noise alone becomes 10-80 px of invented motion and a 1 px motion becomes 100 px,
+#: which leaves the face crop and folds the warp. The literature uses 4-20 (learned methods are
+#: tested up to 100); automatic α stops at magnify.alpha.DEFAULT_ALPHA_MAX (40).
+ALPHA_LIMIT = 100.0
+ALPHA_LIMIT_REASON = (
+    f"beyond {ALPHA_LIMIT:g}x even the 0.1 px flow noise becomes >= 10 px of motion and the magnified "
+    "face leaves its crop and folds (micro-expressions need 4-40)"
+)
+
+
+def check_alpha(alpha: Any, name: str = "alpha", limit: float | None = ALPHA_LIMIT) -> None:
+    """Check a magnification factor: a finite float in ``[1/limit, limit]``, or a tensor of them.
+
+    Args:
+        alpha: the factor (> 1 magnifies, < 1 attenuates).
+        name: argument name used in the error.
+        limit: largest accepted α (and 1/limit the smallest); None: any finite α > 0.
+    """
     if isinstance(alpha, torch.Tensor):
         if not torch.isfinite(alpha).all() or (alpha <= 0).any():
             raise InputError(f"{name} must be finite and > 0 everywhere (1 = identity), got a tensor with min {float(alpha.min()):.3g}.")
-        return
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number > 0 (1 = identity), got {alpha!r}.") from None
-    if not np.isfinite(value) or value <= 0:
-        raise InputError(f"{name} must be a finite number > 0 (1 = identity), got {alpha!r}.")
+        low, high = float(alpha.min()), float(alpha.max())
+    else:
+        try:
+            low = high = float(alpha)
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be a number > 0 (1 = identity), got {alpha!r}.") from None
+        if not np.isfinite(low) or low <= 0:
+            raise InputError(f"{name} must be a finite number > 0 (1 = identity), got {alpha!r}.")
+    if limit is not None and (high > limit or low < 1.0 / limit):
+        value = high if high > limit else low
+        raise InputError(f"{name} must lie in [{1.0 / limit:g}, {limit:g}], got {value:g}: {ALPHA_LIMIT_REASON}.")
 
 
 def check_flow(flow: Any, name: str = "flow") -> None:

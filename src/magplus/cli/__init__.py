@@ -9,10 +9,11 @@ and the process exits with status 2; nothing else is caught.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..errors import MagplusError
 
@@ -45,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        result = handler(args)
+        with _one_line_warnings(f"magplus {args.command}"):
+            result = handler(args)
     except MagplusError as exc:
         print(f"magplus {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -53,3 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("magplus: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(prefix: str) -> Iterator[None]:
+    """Print warnings as ``magplus CMD: warning: message`` (no source line), like errors, inside the block."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prefix}: warning: {message}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():  # restores the previous hook and filters afterwards
+        warnings.showwarning = show
+        yield

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import parse_alpha, positive_float, read_source_image, sibling_path, write_json
+from ._common import (add_driving_arguments, check_onset_faces, check_outputs, open_driving, parse_alpha,
+                      positive_float, read_source_image, sibling_path, write_json)
 
 #: CLI flags that are passed to the backbone factory when given (flag dest -> keyword).
 BACKBONE_FLAGS = {
@@ -21,10 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Magnify the driving clip, animate the source with a frozen backbone, "
                                           "de-magnify the result.")
     p.add_argument("--source", required=True, help="source face image (png/jpg)")
-    p.add_argument("--driving", required=True, help="driving clip (video file or folder of frames)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .gif, .mkv, or a folder for PNGs)")
     p.add_argument("--backbone", default="landmark-warp", help="animation backbone (see `magplus list backbones`)")
-    p.add_argument("--alpha", type=parse_alpha, default="auto", help="'auto' or a magnification factor >= 1")
+    p.add_argument("--alpha", type=parse_alpha, default="auto",
+                   help="'auto' or a magnification factor in [1, 100] (beyond, the face leaves its crop)")
     p.add_argument("--target-amplitude", type=positive_float, default=8.0,
                    help="automatic alpha: target face motion in px at 256 px (default 8)")
     p.add_argument("--magnifier", default="lagrangian", help="magnifier (see `magplus list magnifiers`)")
@@ -35,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--absolute", action="store_true", help="absolute instead of relative motion")
     p.add_argument("--resolution", type=int, default=256, help="face crop size")
     p.add_argument("--paste-back", action="store_true", help="paste the result back into the full source image")
-    p.add_argument("--fps", type=positive_float, default=None, help="frame rate of a frame folder (default 30)")
     p.add_argument("--lossless", action="store_true", help="lossless output (FFV1 .mkv or H.264 qp 0)")
     p.add_argument("--report", default=None, help="write a JSON summary (alpha, motion peaks, timings) here")
+    add_driving_arguments(p)
     g = p.add_argument_group("backbone inputs (only what the chosen backbone needs)")
     g.add_argument("--checkpoint", help="official checkpoint (fomm: vox-cpk.pth.tar, fsrt: vox256.pt, "
                                        "metaportrait: ckpt_base.pth.tar)")
@@ -54,28 +55,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import read_video, side_by_side, write_video
-    from ..io.atomic import check_output_path
+    from ..context import clip_context
+    from ..io import side_by_side, write_video
     from ..pipeline import MagPipeline
 
+    from ..registry import BACKBONES, MAGNIFIERS
+
     started = time.perf_counter()
-    inputs = [args.source, args.driving]
-    check_output_path(args.output, inputs)
+    BACKBONES.get(args.backbone)  # unknown names fail before anything is read
+    for name in (args.magnifier, args.demagnifier):
+        if name is not None:
+            MAGNIFIERS.get(name)
+    driving_input = open_driving(args)
+    inputs = [args.source, *driving_input.paths]
     extra = [sibling_path(args.output, "_side_by_side")] if args.side_by_side else []
-    for path in extra + ([args.report] if args.report else []):
-        check_output_path(path, inputs)
+    check_outputs(inputs, videos=[args.output, *extra], files=[(args.report, (".json",))], fps=driving_input.fps)
     if args.alpha != "auto" and args.alpha < 1:
         from ..errors import InputError
 
         raise InputError(f"--alpha must be 'auto' or >= 1 (the result is de-magnified by 1/alpha), got {args.alpha}.")
     backbone_kwargs = {kw: getattr(args, dest) for dest, kw in BACKBONE_FLAGS.items() if getattr(args, dest)}
     source = read_source_image(args.source)
-    driving = read_video(args.driving, fps=args.fps)
+    driving = driving_input.load()
+    if len(driving) < 2:
+        from ..errors import InputError
+
+        raise InputError(f"{driving_input.label} has {len(driving)} frame; reenactment needs at least 2.")
+    check_onset_faces(driving_input.label, driving.frames[0], source, args.source)
     pipeline = MagPipeline(backbone=args.backbone, magnifier=args.magnifier, demagnifier=args.demagnifier,
                            alpha=args.alpha, target_amplitude=args.target_amplitude, resolution=args.resolution,
                            magnify=not args.no_magplus, compute_direct=args.side_by_side, relative=not args.absolute,
                            paste_back=args.paste_back, backbone_kwargs=backbone_kwargs)
-    out = pipeline(source, driving)
+    with clip_context(driving_input.label, fps=driving_input.fps):
+        out = pipeline(source, driving, fps=driving_input.fps)
     final = out.pasted if out.pasted is not None else out.result
     write_video(args.output, final, fps=out.fps, lossless=args.lossless)
     if args.side_by_side:

@@ -107,8 +107,9 @@ def synthetic_cases(count: int, seed: int = 0, resolution: int = 256, fps: float
         )
 
 
-def _open_dataset(name: str, root: str | os.PathLike[str], annotation: str | os.PathLike[str] | None,
-                  fps: float | None = None):
+def open_dataset(name: str, root: str | os.PathLike[str], annotation: str | os.PathLike[str] | None,
+                 fps: float | None = None):
+    """The loader of ``--dataset NAME`` (``casme2`` ... ``generic``) on ``root`` and ``annotation``."""
     from ..io import datasets
 
     key = str(name).lower()
@@ -142,10 +143,13 @@ def dataset_cases(name: str, root: str | os.PathLike[str], annotation: str | os.
     """
     from ..io import read_image
 
-    dataset = _open_dataset(name, root, annotation, fps)
+    dataset = open_dataset(name, root, annotation, fps)
     faces = _source_faces(sources, read_image)
     samples = dataset.samples[: int(max_clips)] if max_clips else dataset.samples
     return _dataset_iter(dataset, samples, faces, max_side), len(samples) * len(faces)
+
+
+_open_dataset = open_dataset  # the earlier private name, still used by magplus.batch
 
 
 def _dataset_iter(dataset, samples, faces, max_side: int) -> Iterator[TransferCase]:

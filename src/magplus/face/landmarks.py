@@ -260,8 +260,8 @@ def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: f
         image: uint8 ``(H, W, 3)`` RGB array or float tensor ``(3, H, W)`` in [0, 1].
         max_faces: faces MediaPipe may return; the one with the largest bounding box is kept.
         min_detection_confidence: MediaPipe's face-detector threshold in (0, 1].
-        what: how an error names the image, e.g. "the source image 'face.png'" (default: the
-            :func:`~magplus.context.clip_context` label, else "the image").
+        what: how an error names the image, e.g. "the source image 'face.png'" (default "the
+            image"; a single image is not "the clip" of a clip context).
 
     Returns:
         ``(478, 2)`` float32 pixel ``(x, y)``; "left" groups are the subject's left
@@ -271,7 +271,7 @@ def detect_landmarks(image: Any, max_faces: int = 4, min_detection_confidence: f
         NoFaceError: no face in the image. ShapeError: wrong image type/shape.
         DependencyError: MediaPipe is missing.
     """
-    return shared_landmarker(max_faces, min_detection_confidence).detect(image, what=clip_label(what, "the image"))
+    return shared_landmarker(max_faces, min_detection_confidence).detect(image, what=what or "the image")
 
 
 def _clip_frames(frames: Any) -> np.ndarray:

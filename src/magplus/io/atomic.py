@@ -30,11 +30,11 @@ def check_output_path(
         The output as an absolute :class:`Path`.
 
     Raises:
-        OutputPathError: its folder does not exist, it is a folder, or it is one of the inputs.
+        OutputPathError: its folder does not exist or is not writable, it is a folder, or it is one
+            of the inputs.
     """
     out = Path(output).expanduser().absolute()
-    if not out.parent.is_dir():
-        raise OutputPathError(f"output folder {str(out.parent)!r} does not exist; create it first.")
+    _check_parent(out)
     if out.is_dir():
         raise OutputPathError(f"output {str(out)!r} is a folder; give a file name.")
     for item in inputs:
@@ -68,6 +68,42 @@ def leftover_target(name: str) -> str | None:
     return match["name"] if match else None
 
 
+def _check_parent(out: Path) -> None:
+    if not out.parent.is_dir():
+        raise OutputPathError(f"output folder {str(out.parent)!r} does not exist; create it first.")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"output folder {str(out.parent)!r} is not writable; choose another output path.")
+
+
+def check_output_dir(
+    output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = ()
+) -> Path:
+    """Validate an output FOLDER (a report, a PNG sequence) before any work starts.
+
+    Folder outputs are replaced as a whole once complete (:func:`atomic_output_dir`), so besides
+    the checks of :func:`check_output_path` the folder may neither be an input nor hold one
+    (``-o`` pointing at a dataset root would otherwise replace the dataset).
+
+    Returns:
+        The folder as an absolute :class:`Path`.
+
+    Raises:
+        OutputPathError: parent missing or not writable, a file is in the way, or it is / holds an input.
+    """
+    out = Path(output).expanduser().absolute()
+    _check_parent(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"output folder {str(out)!r} is an existing file; give a folder name.")
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item).expanduser().absolute()
+        if src == out or out in src.parents or (src.exists() and out.exists() and os.path.samefile(src, out)):
+            raise OutputPathError(f"output folder {str(out)!r} is or holds the input {str(src)!r}; "
+                                  "writing it would replace the input, choose another folder.")
+    return out
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it onto ``path``.
@@ -99,9 +135,7 @@ def atomic_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     An existing target folder is replaced only after the new one is complete.
     """
-    target = Path(path).expanduser().absolute()
-    if not target.parent.is_dir():
-        raise OutputPathError(f"output folder {str(target.parent)!r} does not exist; create it first.")
+    target = check_output_dir(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     import shutil
 

@@ -9,7 +9,8 @@ The format follows the path:
                        (libx264rgb, qp=0), exact, at the original size, but many players cannot show it.
 ``.mkv`` / ``.avi``    H.264 as above; ``lossless=True``: FFV1 (bgr0), exact, any size.
 ``.gif``               palette of 256 colours from the first frames written (median cut), nearest-colour
-                       mapping; frame delays are in 1/100 s, so the rate is rounded to 100/round(100/fps).
+                       mapping; frame delays are in 1/100 s, so the rate is rounded to 100/round(100/fps),
+                       and rates above 50 fps (e.g. 200 fps datasets) are refused.
 no extension or ``/``  folder of ``frame_00000.png`` ... (exact) plus ``fps.txt`` holding the rate.
 =====================  ==========================================================================
 """
@@ -51,6 +52,25 @@ def output_kind(path: str | os.PathLike[str]) -> str:
             "or give a path without extension for a PNG folder."
         )
     return ext
+
+
+#: Fastest frame rate a GIF plays at: frame delays are whole 1/100 s, and browsers and most
+#: viewers replace delays under 2/100 s by 1/10 s.
+GIF_MAX_FPS = 50.0
+
+
+def check_video_output_rate(path: str | os.PathLike[str], fps: float) -> None:
+    """Refuse a frame rate the output format cannot hold (a GIF above :data:`GIF_MAX_FPS`).
+
+    Raises:
+        InputError: naming the rate and the formats that can hold it.
+    """
+    if output_kind(path) == ".gif" and fps > GIF_MAX_FPS:
+        raise InputError(
+            f"cannot write {os.fspath(path)!r} at {fps:g} fps: GIF frame delays are whole 1/100 s and viewers play "
+            f"delays under 2/100 s as 1/10 s, so a GIF holds at most {GIF_MAX_FPS:g} fps; write .mp4, .mkv or a "
+            "PNG folder (no extension) instead."
+        )
 
 
 def median_cut_palette(pixels: np.ndarray, colours: int = 256) -> np.ndarray:
@@ -100,6 +120,7 @@ class VideoWriter:
             raise InputError(f"crf must be an int in 0..51 (lower = better), got {crf!r}.")
         self.path, self.fps, self.lossless, self.crf = Path(path), float(fps), bool(lossless), int(crf)
         self.kind = output_kind(path)
+        check_video_output_rate(path, fps)
         self.frames_written = 0
         self._stack: contextlib.ExitStack | None = None
         self._target: Path | None = None

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
+from ..types import ALPHA_LIMIT, ALPHA_LIMIT_REASON
 
 #: Target non-rigid amplitude in pixels at a 256-px face crop.
 DEFAULT_TARGET_AMPLITUDE = 8.0
-#: Largest α chosen automatically (beyond it, flow noise dominates).
+#: Largest α chosen automatically (beyond it, flow noise dominates); at most types.ALPHA_LIMIT,
+#: the bound every magnifier enforces.
 DEFAULT_ALPHA_MAX = 40.0
 
 
@@ -68,22 +70,13 @@ def measure_amplitude(flow: torch.Tensor, mask: torch.Tensor | None = None, perc
     return MotionAmplitude(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
 
 
-def rigid_alpha_limit(flow: torch.Tensor, mask: torch.Tensor | None, max_px: float) -> float:
-    """Largest α that keeps α × the peak rigid (median face) motion of ``flow`` ``(T, 2, H, W)`` within ``max_px``.
-
-    The pipeline magnifies all motion, head motion included; a head drift of 2 px magnified 40×
-    would push the face out of its crop. Returns inf when the clip has no rigid motion.
-    """
-    rigid = flow - nonrigid_flow(flow, mask)
-    peak = float(rigid[:, :, 0, 0].norm(dim=1).max())
-    return max_px / peak if peak > 1e-6 else float("inf")
-
-
 def choose_alpha(peak_px: float, target_px: float = DEFAULT_TARGET_AMPLITUDE, alpha_max: float = DEFAULT_ALPHA_MAX,
                  resolution: int = 256) -> float:
     """α that lifts ``peak_px`` to ``target_px`` (scaled from 256 px to ``resolution``), in [1, alpha_max]."""
     if target_px <= 0 or alpha_max < 1:
         raise InputError(f"target amplitude must be > 0 and alpha_max >= 1, got {target_px} and {alpha_max}.")
+    if alpha_max > ALPHA_LIMIT:
+        raise InputError(f"alpha_max must be <= {ALPHA_LIMIT:g}, got {alpha_max}: {ALPHA_LIMIT_REASON}.")
     target = target_px * resolution / 256.0
     if peak_px <= 1e-6:
         return float(alpha_max)

@@ -180,6 +180,25 @@ class MicroExpressionDataset:
             return found[0]
         return self.samples[item]
 
+    def lookup(self, name: str, onset: int | None = None) -> Sample:
+        """The one sample named ``"subject/clip"`` (or ``"clip"`` when unique), optionally by onset.
+
+        Raises:
+            InputError: no sample, or several (the message says how to choose one).
+        """
+        subject, _, clip = str(name).strip().strip("/").rpartition("/")
+        found = self.find(clip, subject=subject or None)
+        if onset is not None:
+            found = [s for s in found if s.onset == int(onset)]
+        if len(found) != 1:
+            if not found:
+                hint = f", e.g. {self.samples[0].subject}/{self.samples[0].clip}" if self.samples else ""
+                raise InputError(f"{self.name} has no sample {name!r}" + (f" with onset {onset}" if onset is not None else "")
+                                 + f" (give subject/clip{hint}).")
+            raise InputError(f"{self.name} has {len(found)} samples for {name!r} (onsets "
+                             f"{', '.join(str(s.onset) for s in found)}); give subject/clip and the onset.")
+        return found[0]
+
     def find(self, clip: str, subject: str | None = None) -> list[Sample]:
         """Every sample of clip ``clip`` (of ``subject`` when given), in annotation order."""
         return [s for s in self.samples if s.clip == clip and (subject is None or s.subject == subject)]
