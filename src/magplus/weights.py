@@ -122,6 +122,17 @@ def load_state_dict_strict(
     return report
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks (provenance of converted checkpoints)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict[str, str] | None = None) -> None:
     """Write a state dict as safetensors atomically (temporary file, then rename)."""
     from safetensors.torch import save_file

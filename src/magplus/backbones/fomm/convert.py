@@ -8,25 +8,16 @@ the model and loading it strictly before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from ...errors import InputError, OutputPathError
 from ...io.atomic import atomic_output
-from ...weights import load_state_dict_strict, save_safetensors
+from ...weights import file_sha256, load_state_dict_strict, save_safetensors
 from .config import build_modules, load_config
 from .loading import checkpoint_config, read_checkpoint
 
 __all__ = ["convert"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def convert(inputs: list[str], out_dir: str) -> list[Path]:
@@ -69,7 +60,7 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
         "model": "First Order Motion Model (FOMM)",
         "upstream": "https://github.com/AliaksandrSiarohin/first-order-model (MIT)",
         "converted_from": checkpoint.name,
-        "source_sha256": _sha256(checkpoint),
+        "source_sha256": file_sha256(checkpoint),
         "num_tensors": {"generator": len(generator_state), "kp_detector": len(kp_state)},
         "model_params": config,
     }

@@ -8,25 +8,16 @@ loaded strictly before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from ...errors import InputError, OutputPathError
 from ...io.atomic import atomic_output
-from ...weights import load_state_dict_strict, save_safetensors
+from ...weights import file_sha256, load_state_dict_strict, save_safetensors
 from .config import LivePortraitNetworks
 from .loading import BASE_FILES, CONVERTED_FILE, STITCHING_FILE, find_file, read_weights
 
 __all__ = ["convert"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_config_file(path: str) -> dict:
@@ -85,7 +76,7 @@ def convert(inputs: list[str], out_dir: str) -> list[Path]:
     card = {
         "model": "LivePortrait (human)",
         "upstream": "https://github.com/KwaiVGI/LivePortrait (MIT)",
-        "converted_from": {path.name: _sha256(path) for path in files if path is not None},
+        "converted_from": {path.name: file_sha256(path) for path in files if path is not None},
         "num_tensors": {name: len(state) for name, state in states.items()},
         "model_params": networks.config,
     }

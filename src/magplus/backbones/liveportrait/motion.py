@@ -107,13 +107,13 @@ class LivePortraitMotion(Motion):
                                   relative=False)
 
     def coordinates(self) -> np.ndarray:
-        """``(T, 3 + 1 + 3 + 3K + 3K)`` float64: rotation vector (axis × angle), log scale ratio,
-        translation, expression and keypoint changes — all linear in ``k`` under :meth:`scaled`."""
+        """``(T, 3 + 1 + 2 + 3K)`` float64: rotation vector (axis × angle), log scale ratio, (tx, ty) and
+        the expression change — what relative rendering uses, each linear in ``k`` under :meth:`scaled`
+        (canonical keypoints and tz are not rendered in relative mode, so they are left out)."""
         if not self.relative:
             raise InputError("coordinates() needs a relative motion: call relative_to(reference) first.")
-        frames = len(self)
-        parts = [rotation_vector(self.rotation), torch.log(self.scale.double()), self.translation.double(),
-                 self.exp.double().reshape(frames, -1), self.kp.double().reshape(frames, -1)]
+        parts = [rotation_vector(self.rotation), torch.log(self.scale.double()), self.translation[:, :2].double(),
+                 self.exp.double().reshape(len(self), -1)]
         return torch.cat(parts, dim=1).cpu().numpy()
 
     @staticmethod
