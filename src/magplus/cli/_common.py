@@ -55,7 +55,7 @@ def sibling_path(output: str | Path, suffix: str, extension: str | None = None) 
 
 def check_outputs(inputs: Iterable[str | Path | None] = (), videos: Iterable[str | Path | None] = (),
                   files: Iterable[tuple[str | Path | None, tuple[str, ...]]] = (),
-                  folders: Iterable[str | Path | None] = (), fps: float | None = None) -> None:
+                  folders: Iterable[str | Path | None] = (), fps: float | None = None, parents: bool = False) -> None:
     """Validate every output of a subcommand before any work starts (None entries are skipped).
 
     Args:
@@ -63,6 +63,7 @@ def check_outputs(inputs: Iterable[str | Path | None] = (), videos: Iterable[str
         videos: clip outputs (``.mp4 .mov .mkv .avi .gif`` or a PNG folder without extension).
         files: ``(path, allowed suffixes)`` pairs, e.g. ``(report, (".json",))``.
         folders: output folders (reports, converted weights).
+        parents: the command creates missing parents of ``folders`` (see :func:`check_output_dir`).
         fps: the clip's frame rate when known, so that a format that cannot hold it (a GIF above
             50 fps) is refused now rather than after the compute.
 
@@ -90,7 +91,7 @@ def check_outputs(inputs: Iterable[str | Path | None] = (), videos: Iterable[str
         check_output_path(path, inputs)
     for folder in folders:
         if folder is not None:
-            check_output_dir(folder, inputs)
+            check_output_dir(folder, inputs, parents=parents)
 
 
 def read_source_image(path: str):

@@ -53,6 +53,9 @@ def load_converter(backbone: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._common import check_outputs
+
+    check_outputs(list(args.inputs), folders=[args.out_dir])
     convert = load_converter(args.backbone)
     for path in convert(list(args.inputs), args.out_dir):
         print(path)

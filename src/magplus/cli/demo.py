@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..errors import InputError
+    from ._common import check_outputs
+
+    check_outputs(folders=[args.out], parents=True)
 
     try:
         aus = tuple(int(a) for a in args.aus.split(",") if a.strip())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import parse_alpha
+from ._common import check_outputs, parse_alpha
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,6 +74,7 @@ def _check_transfer_args(args: argparse.Namespace) -> None:
         raise InputError(f"--fps must be > 0, got {args.fps}.")
     if args.videos < 0:
         raise InputError(f"--videos must be >= 0, got {args.videos}.")
+    check_outputs([args.root, args.annotation, args.checkpoint, *args.sources], folders=[args.output])
 
 
 def run_transfer(args: argparse.Namespace) -> int:
@@ -107,6 +108,7 @@ def run_magnify(args: argparse.Namespace) -> int:
 
     for name in args.magnifier:
         MAGNIFIERS.get(name)
+    check_outputs(folders=[args.output])
     folder, summary = run(args.magnifier, args.output, quick=args.quick, flow=args.flow, seed=args.seed,
                           progress=not args.quiet, command=equivalent_command(args))
     _print_summary(summary, ("ssim", "rmse", "motion_error", "magnification_error"))

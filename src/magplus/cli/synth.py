@@ -109,18 +109,17 @@ def _metadata(clip: Any, args: argparse.Namespace, flow_path: Path | None) -> di
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..io.atomic import atomic_output, check_output_path
+    from ..io.atomic import atomic_output
+    from ._common import check_outputs
     from ..io.video_writer import write_video
     from ..synth import render_program, sample_program
 
     _check_args(args)
     aus = _parse_aus(args.aus)
-    out = check_output_path(args.output, [args.face])
+    out = Path(args.output).expanduser().absolute()
     json_path = out.with_suffix(".json") if out.suffix else out.with_name(out.name + ".json")
     flow_path = out.with_name(out.stem + "_flow.npy") if args.save_flow else None
-    for extra in (json_path, flow_path):
-        if extra is not None:
-            check_output_path(extra, [args.face])
+    check_outputs([args.face], videos=[out], files=[(json_path, (".json",)), (flow_path, (".npy",))], fps=args.fps)
     side = args.side or ("both" if aus is not None else "random")
     half = None if args.duration_ms is None else args.duration_ms / 2.0
     program = sample_program(

@@ -48,5 +48,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.from_file(config_path, **overrides)
     if config.kind != args.kind:
         raise InputError(f"the config trains {config.kind!r} but the command asked for {args.kind!r}; fix one of them.")
+    from ._common import check_outputs
+
+    check_outputs([config_path, config.images, config.videos], folders=[config.out], parents=True)
     train(config, resume=not args.restart, progress=not args.no_progress)
     return 0

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import MagplusError
 from ..face.regions import AU_REGIONS, SIDED_REGIONS, region_masks
+from ..io.records import slug as _slug
 from ..flow.clip import clip_flows
 from .appearance import appearance_stability
 from .cases import TransferCase
@@ -27,6 +28,8 @@ from .landmark_motion import landmark_agreement
 from .motion import endpoint_error, leakage, motion_curve, peak_motion_ratio, region_agreement
 from .timing import Timing, motion_timing, timing_error
 
+#: Folder of the per-clip records inside a report (and inside the live folder while it runs).
+RECORDS = "clips"
 #: Regions scored when a clip's action units are unknown.
 ALL_AU_REGIONS = tuple(sorted(set(AU_REGIONS.values())))
 #: Metric name -> (direction, description) for reports: +1 higher is better, -1 lower, 0 ideal 1 / 0.
@@ -162,18 +165,24 @@ def evaluate_case(pipeline_factory, case: TransferCase, flow: Any = "dis", keep_
         keep_clips: keep the clips (for side-by-side videos).
 
     Returns:
-        A :class:`CaseResult`; a MagplusError on the way (no face found...) is recorded in
-        ``error`` instead of stopping the whole evaluation.
+        A :class:`CaseResult`; an error on the way (no face found, a backbone failure...) is
+        recorded in ``error`` instead of stopping the whole evaluation.
     """
+    from ..context import clip_context
+
     result = CaseResult(name=case.name, fps=case.fps, meta=case.meta)
     try:
-        out = pipeline_factory(case.aligned)(case.source, case.driving, fps=case.fps)
+        with clip_context(f"driving clip {case.name!r}", fps=case.fps):
+            out = pipeline_factory(case.aligned)(case.source, case.driving, fps=case.fps)
         result.alpha = float(out.alpha)
         truth, truth_flow = _resize_truth(case, out.result.shape[-1])
         clips = {"driving": out.driving, "direct": out.direct, "magplus": out.result}
         if truth is not None:
             clips["ground_truth"] = truth
-        analyses = {name: analyse_clip(frames, flow) for name, frames in clips.items()}
+        analyses = {}
+        for name, frames in clips.items():
+            with clip_context(f"{name} clip of {case.name!r}", fps=case.fps):
+                analyses[name] = analyse_clip(frames, flow)
         for name, frames in clips.items():
             if name != "driving":
                 result.metrics[name] = compare_clips(analyses["driving"], analyses[name], frames, case, truth_flow)
@@ -184,6 +193,9 @@ def evaluate_case(pipeline_factory, case: TransferCase, flow: Any = "dis", keep_
         if keep_clips:
             result.clips = clips
     except MagplusError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one broken clip must not end an hours-long dataset run;
+        # it is recorded (type and message) in the report, and the CLI counts the failures.
         result.error = f"{type(exc).__name__}: {exc}"
     return result
 
@@ -213,38 +225,69 @@ def _case_rows(result: CaseResult) -> list[dict[str, Any]]:
             for condition, values in result.metrics.items()]
 
 
-def _write_media(folder, results: list[CaseResult], rows: list[dict[str, Any]], plot_clips: int) -> None:
-    """Curves and distributions under ``plots/``, side-by-side videos under ``videos/``."""
-    from ..io import side_by_side, write_video
+def _write_media(tmp, live, results: list[CaseResult], rows: list[dict[str, Any]], plot_clips: int) -> None:
+    """Curves and distributions under ``plots/``; the per-clip records and side-by-side videos,
+    written into the live folder ``live`` as each clip finished, are carried into the report."""
+    import shutil
+
     from .plots import plot_curves, plot_distributions
 
-    (folder / "plots").mkdir()
+    (tmp / "plots").mkdir()
     done = [r for r in results if r.error is None]
     for result in done[:plot_clips]:
-        plot_curves(folder / "plots" / f"curves_{_slug(result.name)}.png", result.name, result.curves, result.fps)
+        plot_curves(tmp / "plots" / f"curves_{_slug(result.name)}.png", result.name, result.curves, result.fps)
     scored = [r for r in rows if r["condition"] != "error"]
     if scored:
         conditions = list(dict.fromkeys(r["condition"] for r in scored))
-        plot_distributions(folder / "plots" / "distributions.png", scored,
+        plot_distributions(tmp / "plots" / "distributions.png", scored,
                            [m for m in METRICS if any(m in r for r in scored)], conditions)
-    with_clips = [r for r in done if r.clips]
-    if with_clips:
-        (folder / "videos").mkdir()
-    for result in with_clips:
-        grid = side_by_side(list(result.clips.values()), labels=list(result.clips))
-        write_video(folder / "videos" / f"{_slug(result.name)}.mp4", grid, fps=min(result.fps, 30.0))
+    for name in (RECORDS, "videos"):
+        if (live / name).is_dir():
+            shutil.copytree(live / name, tmp / name, ignore=shutil.ignore_patterns(".*"))
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+def _write_case_video(folder, result: CaseResult) -> None:
+    """The side-by-side video of one finished case, at once (its clips are then dropped from memory)."""
+    from ..io import side_by_side, write_video
+
+    (folder / "videos").mkdir(exist_ok=True)
+    grid = side_by_side(list(result.clips.values()), labels=list(result.clips))
+    write_video(folder / "videos" / f"{_slug(result.name)}.mp4", grid, fps=min(result.fps, 30.0))
+    result.clips = {}
+
+
+def _record_fields(result: CaseResult) -> dict[str, Any]:
+    return {"alpha": result.alpha, "fps": result.fps, "metrics": result.metrics, "curves": result.curves,
+            "meta": result.meta}
+
+
+def _result_from_record(record: dict[str, Any]) -> CaseResult:
+    """A finished case read back from its record (JSON null -> NaN)."""
+    nan = math.nan
+    metrics = {c: {k: nan if v is None else v for k, v in m.items()} for c, m in record["metrics"].items()}
+    curves = {k: np.asarray([nan if v is None else v for v in c], dtype=np.float64) for k, c in record["curves"].items()}
+    return CaseResult(name=record["item"], metrics=metrics, curves=curves, alpha=record["alpha"], fps=record["fps"],
+                      meta=record.get("meta") or {})
+
+
+def _failure_notes(results: list[CaseResult], limit: int = 10) -> list[str]:
+    failed = [r for r in results if r.error is not None]
+    lines = [f"- `{r.name}`: {r.error}" for r in failed[:limit]]
+    if len(failed) > limit:
+        lines.append(f"- ... and {len(failed) - limit} more (see per_clip.csv)")
+    return (["", "Failed clips (recorded, the run went on):", *lines] if failed else [])
 
 
 def run_transfer(cases: Iterable[TransferCase], output: str, backbone: str = "landmark-warp",
                  magnifier: str = "lagrangian", alpha: float | str = "auto", resolution: int = 256,
                  flow: Any = "dis", seed: int = 0, videos: int = 2, plot_clips: int = 3,
                  backbone_kwargs: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                 progress: bool = True, total: int | None = None, command: str | None = None):
+                 progress: bool = True, total: int | None = None, command: str | None = None, resume: bool = True):
     """Evaluate direct transfer and MagPlus–DeMagPlus on ``cases`` and write a report folder.
+
+    Each clip's result is recorded (``output/clips/<clip>.json``, atomically) as soon as it is
+    scored; a clip that fails is recorded with its reason and the run goes on. A re-run with the
+    same settings skips the clips already done (see :mod:`magplus.io.records`).
 
     Args:
         cases: :class:`TransferCase` iterable (consumed lazily: one clip in memory at a time).
@@ -257,28 +300,44 @@ def run_transfer(cases: Iterable[TransferCase], output: str, backbone: str = "la
         progress: show a progress bar over clips.
         total: number of cases, for the progress bar.
         command: the equivalent CLI command, recorded in the report.
+        resume: skip clips whose record in ``output`` says done (False: redo every clip).
 
     Returns:
         ``(report folder, summary dict)``.
     """
     from tqdm.auto import tqdm
 
+    from ..io.atomic import check_output_dir
+    from ..io.records import RunRecords
     from .report import provenance, summarize_rows, write_report
 
-    factory = _pipeline_factory(backbone, magnifier, alpha, resolution, backbone_kwargs)
-    results, rows = [], []
-    for index, case in enumerate(tqdm(cases, total=total, desc="eval transfer", unit="clip", disable=not progress)):
-        result = evaluate_case(factory, case, flow, keep_clips=index < videos)
-        results.append(result)
-        rows.extend(_case_rows(result))
+    live = check_output_dir(output)
     settings = {"backbone": backbone, "magnifier": magnifier, "alpha": alpha, "resolution": resolution,
                 "flow": flow if isinstance(flow, str) else type(flow).__name__, **(config or {})}
+    # Records depend on everything but how many clips are run: a re-run with more clips extends.
+    records = RunRecords(live, {k: v for k, v in settings.items() if k not in ("max_clips", "synthetic")}, RECORDS)
+    factory = _pipeline_factory(backbone, magnifier, alpha, resolution, backbone_kwargs)
+    results, rows, resumed = [], [], 0
+    for index, case in enumerate(tqdm(cases, total=total, desc="eval transfer", unit="clip", disable=not progress)):
+        stored = records.done(case.name) if resume else None
+        if stored is not None:
+            result, resumed = _result_from_record(stored), resumed + 1
+        else:
+            result = evaluate_case(factory, case, flow, keep_clips=index < videos)
+            if result.clips:
+                _write_case_video(live, result)
+            records.save(case.name, "failed" if result.error else "done", result.error, **_record_fields(result))
+        results.append(result)
+        rows.extend(_case_rows(result))
     info = {**provenance(seed, command), "config": settings,
-            "clips": [{"clip": r.name, "alpha": r.alpha, "error": r.error, **r.meta} for r in results]}
+            "clips": [{"clip": r.name, "alpha": r.alpha, "status": "failed" if r.error else "done", "error": r.error,
+                       **r.meta} for r in results]}
     scored = [r for r in rows if r["condition"] != "error"]
     failed = sum(r.error is not None for r in results)
     notes = [f"Backbone `{backbone}`, magnifier `{magnifier}`, α = {alpha}, {len(results)} clip(s)"
-             + (f", {failed} failed (see per_clip.csv)" if failed else "") + "."]
+             + (f", {failed} failed (see per_clip.csv)" if failed else "")
+             + (f", {resumed} resumed from an earlier run's records" if resumed else "") + ".",
+             *_failure_notes(results)]
     folder = write_report(output, "magplus eval transfer", rows, METRICS, info,
-                          extras=lambda tmp: _write_media(tmp, results, rows, plot_clips), notes=notes)
+                          extras=lambda tmp: _write_media(tmp, live, results, rows, plot_clips), notes=notes)
     return folder, summarize_rows(scored, list(METRICS), seed)

@@ -71,18 +71,28 @@ def leftover_target(name: str) -> str | None:
 def _check_parent(out: Path) -> None:
     if not out.parent.is_dir():
         raise OutputPathError(f"output folder {str(out.parent)!r} does not exist; create it first.")
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"output folder {str(out.parent)!r} is not writable; choose another output path.")
+    try:  # a real probe: os.access says yes to root even on a read-only file system
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"output folder {str(out.parent)!r} is not writable ({exc.strerror}); "
+                              "choose another output path.") from None
 
 
 def check_output_dir(
-    output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = ()
+    output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = (), parents: bool = False
 ) -> Path:
     """Validate an output FOLDER (a report, a PNG sequence) before any work starts.
 
     Folder outputs are replaced as a whole once complete (:func:`atomic_output_dir`), so besides
     the checks of :func:`check_output_path` the folder may neither be an input nor hold one
     (``-o`` pointing at a dataset root would otherwise replace the dataset).
+
+    Args:
+        output: the folder.
+        inputs: input paths it may neither be nor hold.
+        parents: the writer creates missing parent folders too; then the nearest existing
+            ancestor must be a writable folder.
 
     Returns:
         The folder as an absolute :class:`Path`.
@@ -91,7 +101,12 @@ def check_output_dir(
         OutputPathError: parent missing or not writable, a file is in the way, or it is / holds an input.
     """
     out = Path(output).expanduser().absolute()
-    _check_parent(out)
+    anchor = out
+    while parents and not anchor.parent.exists() and anchor.parent != anchor:
+        anchor = anchor.parent
+    if anchor.parent.exists() and not anchor.parent.is_dir():
+        raise OutputPathError(f"{str(anchor.parent)!r} is a file, so output folder {str(out)!r} cannot be created.")
+    _check_parent(anchor)
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"output folder {str(out)!r} is an existing file; give a folder name.")
     for item in inputs:

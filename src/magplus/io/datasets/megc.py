@@ -7,7 +7,8 @@ Output naming (documented here because the challenge prescribed none that tools 
 ``{out_dir}/{year}_{template}_{dataset}_{driving}.mp4``, where ``driving`` is the challenge's
 own clip id: ``sub19_EP01_01f`` for CASME II (its clip names repeat across subjects), the clip
 name for SAMM (``022_3_3``) and SMIC (``s3_po_05``). A ``megc{year}_manifest.csv`` beside the
-videos lists every output with its driving clip, emotion and template.
+videos lists every output with its driving clip, emotion, template, status (done / failed) and
+the reason of a failure; ``records/`` holds one JSON record per video (what makes a re-run resume).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from ...errors import InputError, OutputPathError
+from ...errors import InputError, MagplusError
 from ...types import Clip, check_frames, check_image
 
 
@@ -113,8 +114,14 @@ def run_megc(
     clips: tuple[DrivingClip, ...] = MEGC_DRIVING_CLIPS,
     ext: str = ".mp4",
     allow_partial: bool = False,
+    settings: Mapping[str, object] | None = None,
 ) -> list[dict[str, str]]:
-    """Generate every (driving clip, template) video of the MEGC protocol.
+    """Generate every (driving clip, template) video of the MEGC protocol; resumable.
+
+    A driving clip that cannot be loaded, or a transfer that fails, is recorded with its reason
+    (status ``failed``) and the run goes on. Each video's record is written atomically to
+    ``out_dir/records/`` right after the video; a re-run skips the videos already done (see
+    :mod:`magplus.io.records`), so an interrupted run loses nothing.
 
     Args:
         backbone_fn: ``transfer(source_img (3, H, W), driving Clip) -> frames (T, 3, H', W')`` (or a
@@ -126,38 +133,79 @@ def run_megc(
         clips: driving clips (default the 9 of the protocol).
         ext: video extension (.mp4, .mkv, .gif, ...).
         allow_partial: run with a subset of the year's template slots.
+        settings: what ``backbone_fn`` is (backbone, α, ...), stored with the records so that a
+            re-run with other settings is refused instead of mixed in.
 
     Returns:
-        One record per written video: template, dataset, driving, emotion, path (also written
-        to ``out_dir/megc{year}_manifest.csv``).
+        One record per (driving clip, template): template, dataset, driving, emotion, path,
+        status (``done`` / ``failed``) and error (also written to ``out_dir/megc{year}_manifest.csv``).
     """
     from tqdm import tqdm
 
-    from ..video_writer import write_video
+    from ..atomic import check_output_dir
+    from ..records import RunRecords
+    from ..video_writer import check_video_output_rate, output_kind
     from .tables import write_csv_rows
 
     if not callable(backbone_fn) or not callable(driving_loader):
         raise InputError("backbone_fn and driving_loader must be callables; see run_megc's docstring.")
     images = _check_templates(templates, year, allow_partial)
-    out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise OutputPathError(f"parent of out_dir {str(out)!r} does not exist; create it first.")
-    out.mkdir(exist_ok=True)
-    records: list[dict[str, str]] = []
+    output_kind(f"x{ext}")  # an unknown extension fails now, not after the first transfer
+    out = check_output_dir(out_dir)
+    records = RunRecords(out, {"year": year, "ext": ext, **dict(settings or {})}, "records")
+    rows: list[dict[str, str]] = []
     progress = tqdm(total=len(clips) * len(images), desc=f"MEGC {year}", unit="video")
     for driving in clips:
-        clip = driving_loader(driving)
-        if not isinstance(clip, Clip):
-            raise InputError(f"driving_loader must return a Clip, got {type(clip).__name__} for {driving.name}.")
+        names = {slot: f"{year}_{slot}_{driving.dataset}_{driving.name}" for slot in images}
+        pending = [slot for slot in images if not _is_done(records, names[slot], out / output_name(year, slot, driving, ext))]
+        clip, load_error = None, None
+        if pending:
+            try:
+                clip = _load_driving(driving_loader, driving)
+                check_video_output_rate(out / output_name(year, pending[0], driving, ext), clip.fps)
+            except MagplusError as exc:
+                load_error = f"{type(exc).__name__}: {exc}"
         for slot, image in images.items():
-            result = backbone_fn(image, clip)
-            frames = result.frames if isinstance(result, Clip) else result
-            check_frames(frames, f"backbone_fn output for {driving.name} on {slot}")
             path = out / output_name(year, slot, driving, ext)
-            write_video(path, frames, fps=clip.fps)
-            records.append({"template": slot, "dataset": driving.dataset, "driving": driving.name,
-                            "emotion": driving.emotion, "path": str(path)})
+            row = {"template": slot, "dataset": driving.dataset, "driving": driving.name,
+                   "emotion": driving.emotion, "path": str(path)}
+            if slot in pending:
+                error = load_error or _transfer_one(backbone_fn, image, clip, path, f"{driving.name} on {slot}")
+                records.save(names[slot], "failed" if error else "done", error, **row)
+            rows.append({**row, **_status(records, names[slot])})
             progress.update()
     progress.close()
-    write_csv_rows(out / f"megc{year}_manifest.csv", records, list(records[0]))
-    return records
+    write_csv_rows(out / f"megc{year}_manifest.csv", rows, list(rows[0]))
+    return rows
+
+
+def _is_done(records, name: str, path: Path) -> bool:
+    return records.done(name) is not None and path.exists()
+
+
+def _status(records, name: str) -> dict[str, str]:
+    record = records.get(name) or {}
+    return {"status": record.get("status", "failed"), "error": record.get("error") or ""}
+
+
+def _load_driving(driving_loader: Callable[[DrivingClip], Clip], driving: DrivingClip) -> Clip:
+    clip = driving_loader(driving)
+    if not isinstance(clip, Clip):
+        raise InputError(f"driving_loader must return a Clip, got {type(clip).__name__} for {driving.name}.")
+    return clip
+
+
+def _transfer_one(backbone_fn: Transfer, image: torch.Tensor, clip: Clip, path: Path, what: str) -> str | None:
+    """Transfer and write one video; the error message when it fails (the run goes on)."""
+    from ...context import clip_context
+    from ..video_writer import write_video
+
+    try:
+        with clip_context(f"MEGC driving clip {what.split(' on ')[0]!r}", fps=clip.fps):
+            result = backbone_fn(image, clip)
+        frames = result.frames if isinstance(result, Clip) else result
+        check_frames(frames, f"backbone_fn output for {what}")
+        write_video(path, frames, fps=clip.fps)
+    except Exception as exc:  # noqa: BLE001 - a broken clip is recorded; the other 35 videos still get made
+        return f"{type(exc).__name__}: {exc}"
+    return None
