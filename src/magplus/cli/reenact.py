@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..context import clip_context
     from ..io import side_by_side, write_video
+    from ..io.grid import pipeline_comparison
     from ..pipeline import MagPipeline
 
     from ..registry import BACKBONES, MAGNIFIERS
@@ -91,16 +92,7 @@ def run(args: argparse.Namespace) -> int:
     final = out.pasted if out.pasted is not None else out.result
     write_video(args.output, final, fps=out.fps, lossless=args.lossless)
     if args.side_by_side:
-        clips, labels = [out.driving], ["driving"]
-        if out.magnified_driving is not None:
-            clips.append(out.magnified_driving)
-            labels.append(f"magnified x{out.alpha:.1f}")
-        clips.append(out.direct)
-        labels.append("direct")
-        if out.magnified_driving is not None:
-            clips.append(out.result)
-            labels.append("MagPlus")
-        write_video(extra[0], side_by_side(clips, labels), fps=out.fps, lossless=args.lossless)
+        write_video(extra[0], side_by_side(*pipeline_comparison(out)), fps=out.fps, lossless=args.lossless)
     summary = {
         "backbone": args.backbone, "magnifier": None if args.no_magplus else args.magnifier, "alpha": out.alpha,
         "driving_peak_px": None if out.amplitude is None else out.amplitude.peak,

@@ -114,3 +114,28 @@ def side_by_side(
         offset = (cell_w - clip.shape[-1]) // 2
         canvas[:, :, top + bar : top + cell_h, left + offset : left + offset + clip.shape[-1]] = clip
     return canvas
+
+
+def pipeline_comparison(out, truth: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[str]]:
+    """Clips and labels of a MagPipeline run's side-by-side, for :func:`side_by_side`.
+
+    Order: driving | magnified ×α | direct | MagPlus (| ground truth). Without magnification
+    (``out.magnified_driving`` is None) the result *is* the direct transfer and appears once.
+
+    Args:
+        out: a :class:`~magplus.pipeline.PipelineResult` computed with ``compute_direct=True``.
+        truth: ``(T, 3, S, S)`` ground truth of a synthetic clip, or None.
+    """
+    clips, labels = [out.driving], ["driving"]
+    if out.magnified_driving is not None:
+        clips.append(out.magnified_driving)
+        labels.append(f"magnified x{out.alpha:.1f}")
+    clips.append(out.direct)
+    labels.append("direct")
+    if out.magnified_driving is not None:
+        clips.append(out.result)
+        labels.append("MagPlus")
+    if truth is not None:
+        clips.append(truth)
+        labels.append("ground truth")
+    return clips, labels
