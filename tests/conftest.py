@@ -29,14 +29,33 @@ def _deterministic():
     yield
 
 
+#: The golden vectors shipped with the repository (outputs of the official code; see its README).
+GOLDEN_IN_REPO = ROOT / "tests" / "data" / "golden"
+GOLDEN_ENV = "MAGPLUS_GOLDEN_DIR"
+
+
 def golden_dir() -> Path:
-    """Folder of the official golden vectors (``MAGPLUS_GOLDEN_DIR``, default ``../shared/golden``)."""
-    return Path(os.environ.get("MAGPLUS_GOLDEN_DIR", ROOT.parent / "shared" / "golden"))
+    """Folder of the official golden vectors: ``$MAGPLUS_GOLDEN_DIR`` if set, else tests/data/golden."""
+    override = os.environ.get(GOLDEN_ENV)
+    return Path(override) if override else GOLDEN_IN_REPO
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def golden() -> Path:
+    """The golden-vector folder. Missing is a failure, not a skip: the parity tests are the point."""
     path = golden_dir()
     if not path.is_dir():
-        pytest.skip(f"golden vectors not found at {path} (set MAGPLUS_GOLDEN_DIR)")
+        pytest.fail(f"golden vectors not found at {path} (the repository ships them in tests/data/golden; "
+                    f"{GOLDEN_ENV} overrides the folder)")
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the observed golden-parity differences, so that exactness stays visible in `make test`."""
+    from golden_parity import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.write_sep("-", f"golden parity ({golden_dir()})")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -8,6 +8,7 @@ import torch
 
 import magplus
 from fomm_mini import MINI
+from golden_parity import spread_tolerance
 
 from magplus.backbones.fomm import FOMMBackbone
 from magplus.backbones.fomm.animate import convex_hull_area, find_best_frame, normalise_landmarks, normalize_kp
@@ -52,6 +53,19 @@ def official_style_loop(backbone: FOMMBackbone, source_img, driving, relative=Tr
     return torch.stack(out)
 
 
+def float64_loop(backbone: FOMMBackbone, source_img, driving, relative=True, adapt=True):
+    """The official per-frame loop in float64: the reference that measures float32 rounding."""
+    try:
+        backbone.kp_detector.double(), backbone.generator.double()
+        return official_style_loop(backbone, source_img.double(), driving.double(), relative, adapt)
+    finally:
+        backbone.kp_detector.float(), backbone.generator.float()
+
+
+# The batched fast path regroups the convolutions, so it rounds differently from the per-frame loop;
+# it is held to max(1e-5 x magnitude, 8 x the float32-vs-float64 spread measured on the same frames)
+# (golden_parity.spread_tolerance). Measured here: fast vs loop 1.2e-7-1.5e-7, spread 1.0e-7-1.3e-7, so the
+# 1e-5 floor applies (was a flat 2e-5).
 @pytest.mark.parametrize("relative,adapt", [(True, True), (True, False), (False, False)])
 def test_fast_path_equals_official_per_frame_loop(backbone, relative, adapt):
     frames, source = _frames(), _frames(1, seed=11)[0]
@@ -59,7 +73,11 @@ def test_fast_path_equals_official_per_frame_loop(backbone, relative, adapt):
     fast = backbone.animate(source, frames)
     slow = official_style_loop(backbone, source, frames, relative, adapt)
     assert fast.shape == (5, 3, 32, 32) and fast.dtype == torch.float32
-    assert float((fast - slow).abs().max()) <= 2e-5
+    exact = float64_loop(backbone, source, frames, relative, adapt)
+    tolerance = spread_tolerance(slow, exact)
+    print(f"fast vs per-frame loop: max|diff| {float((fast - slow).abs().max()):.3g}, tolerance {tolerance:.3g}, "
+          f"f32-vs-f64 spread {float((slow.double() - exact).abs().max()):.3g}")
+    assert float((fast - slow).abs().max()) <= tolerance
 
 
 def test_relative_and_absolute_modes_differ_and_batch_size_is_invisible(backbone):
@@ -68,7 +86,8 @@ def test_relative_and_absolute_modes_differ_and_batch_size_is_invisible(backbone
     rel = backbone.animate(frames[1], frames, progress=counts.append)
     assert counts == [2, 2, 1]
     backbone.batch_size = 5
-    assert float((backbone.animate(frames[1], frames) - rel).abs().max()) <= 2e-5
+    tolerance = spread_tolerance(rel, float64_loop(backbone, frames[1], frames))
+    assert float((backbone.animate(frames[1], frames) - rel).abs().max()) <= tolerance
     absolute = backbone.animate(frames[1], frames, relative=False)
     assert float((absolute - rel).abs().max()) > 1e-3
 

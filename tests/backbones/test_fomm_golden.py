@@ -1,9 +1,11 @@
 """FOMM re-implementation against the official code's golden vectors (fomm_mini.*).
 
-Tolerance: the golden JSON recommends max |ours - golden| <= 1e-3 and reports float32-vs-float64
-differences up to 1.5e-4; our modules run the same float32 operations in the same order, so we
-hold every module-level output to 1e-5 (observed: 0). The batched backbone path regroups the
-convolutions by batch, which changes rounding at the 1e-6 level; it is held to 2e-5.
+Tolerance, per key: max(1e-5 x magnitude, 8 x the float32-vs-float64 spread the golden JSON
+records for that key) (golden_parity.py explains the numbers). On this machine (AMD EPYC,
+AVX-512) every module-level output is bit-exact (observed 0); on an Intel AVX-512 Xeon oneDNN's
+other kernels moved the bottleneck by 1.4e-5 (recorded spread 1.5e-4, tolerance 1.2e-3). The
+batched backbone path regroups the convolutions by batch (rounding at the 1e-6 level) and is held
+to the same per-key tolerance.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import json
 
 import pytest
 import torch
+from golden_parity import load_case
 
 from magplus.backbones.fomm import FOMMBackbone
 from magplus.backbones.fomm.animate import movement_scale, normalize_kp
 from magplus.backbones.fomm.config import build_modules, load_config
 from magplus.weights import strip_prefix
 
-TOL = 1e-5
 MODES = {"relative_adapt": (True, True, True), "relative": (False, True, True), "absolute": (False, False, False)}
 
 
@@ -27,23 +29,16 @@ _CACHE: dict[str, dict] = {}
 
 @pytest.fixture
 def case(golden):
-    """Golden tensors and the mini modules loaded strictly from them (built once per session)."""
-    from safetensors.torch import load_file
-
+    """Golden case (tensors ``t``, checker ``g``) and the mini modules loaded strictly from it (built once)."""
     key = str(golden)
     if key not in _CACHE:
-        tensors = load_file(str(golden / "fomm_mini.safetensors"))
-        meta = json.loads((golden / "fomm_mini.json").read_text())
-        kp_detector, generator = build_modules(meta["mini_config"])
-        kp_detector.load_state_dict(strip_prefix(tensors, "state/kp_detector/"), strict=True)
-        generator.load_state_dict(strip_prefix(tensors, "state/generator/"), strict=True)
-        _CACHE[key] = {"t": tensors, "meta": meta, "kp": kp_detector, "gen": generator}
+        golden_case = load_case(key, "fomm")
+        kp_detector, generator = build_modules(golden_case.meta["mini_config"])
+        kp_detector.load_state_dict(strip_prefix(golden_case.tensors, "state/kp_detector/"), strict=True)
+        generator.load_state_dict(strip_prefix(golden_case.tensors, "state/generator/"), strict=True)
+        _CACHE[key] = {"t": golden_case.tensors, "g": golden_case, "meta": golden_case.meta,
+                       "kp": kp_detector, "gen": generator}
     return _CACHE[key]
-
-
-def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float((a.float() - b.float()).abs().max())
 
 
 @torch.no_grad()
@@ -55,7 +50,7 @@ def _keypoints(case):
 def test_keypoints_and_jacobians_match(case):
     for name, out in _keypoints(case).items():
         for key in ("value", "jacobian"):
-            assert _maxdiff(out[key], case["t"][f"output/kp_{name}/{key}"]) <= TOL, (name, key)
+            case["g"].check(f"kp_{name}/{key}", out[key])
 
 
 def test_keypoint_intermediates_match(case):
@@ -64,19 +59,19 @@ def test_keypoint_intermediates_match(case):
         down = kp.down(t["input/source"])
         features = kp.predictor(down)
         logits = kp.kp(features)
-    assert _maxdiff(down, t["output/debug/source/kp/down"]) <= TOL
-    assert _maxdiff(features, t["output/debug/source/kp/feature_map"]) <= TOL
-    assert _maxdiff(logits, t["output/debug/source/kp/heatmap_logits"]) <= TOL
+    case["g"].check("debug/source/kp/down", down)
+    case["g"].check("debug/source/kp/feature_map", features)
+    case["g"].check("debug/source/kp/heatmap_logits", logits)
 
 
 def test_normalised_keypoints_and_scale_match(case):
-    kps, t = _keypoints(case), case["t"]
+    kps, golden = _keypoints(case), case["g"]
     scale = movement_scale(kps["source"], kps["driving_initial"])
-    assert abs(scale - 2.3416149616241455) <= 1e-5
+    golden.check("adapt_movement_scale", torch.tensor([scale]))
     for mode, (adapt, rel, jac) in MODES.items():
         norm = normalize_kp(kps["source"], kps["driving"], kps["driving_initial"], adapt, rel, jac)
         for key in ("value", "jacobian"):
-            assert _maxdiff(norm[key], t[f"output/kp_norm/{mode}/{key}"]) <= TOL, (mode, key)
+            golden.check(f"kp_norm/{mode}/{key}", norm[key])
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -86,7 +81,7 @@ def test_generator_and_dense_motion_outputs_match(case, mode):
     with torch.no_grad():
         out = case["gen"](t["input/source"], kp_driving=norm, kp_source=kps["source"])
     for key in ("mask", "sparse_deformed", "occlusion_map", "deformation", "deformed", "prediction"):
-        assert _maxdiff(out[key], t[f"output/generator/{mode}/{key}"]) <= TOL, (mode, key)
+        case["g"].check(f"generator/{mode}/{key}", out[key])
 
 
 def test_generator_intermediates_match(case):
@@ -101,24 +96,45 @@ def test_generator_intermediates_match(case):
         gen(t["input/source"], kp_driving=norm, kp_source=kps["source"])
     for hook in hooks:
         hook.remove()
+    assert len(seen) == 5
     for name, value in seen.items():
-        assert _maxdiff(value, t[f"output/debug/generator/relative_adapt/{name}"]) <= TOL, name
+        case["g"].check(f"debug/generator/relative_adapt/{name}", value)
 
 
-def test_backbone_from_golden_file_reproduces_predictions(golden):
+def test_backbone_from_golden_file_reproduces_predictions(golden, case):
     """The public path (file with state/ prefixes and config metadata, batched frames) per batch element."""
-    from safetensors.torch import load_file
-
-    t = load_file(str(golden / "fomm_mini.safetensors"))
+    t, check = case["t"], case["g"].check
     backbone = FOMMBackbone(checkpoint=golden / "fomm_mini.safetensors", adapt_movement_scale=False)
     for b in range(2):
         driving = torch.stack([t["input/driving_initial"][b], t["input/driving"][b]])
         for relative, mode in ((True, "relative"), (False, "absolute")):
             out = backbone.animate(t["input/source"][b], driving, relative=relative)
-            assert _maxdiff(out[1], t[f"output/generator/{mode}/prediction"][b]) <= 2 * TOL, (b, mode)
+            key = f"generator/{mode}/prediction"
+            check(key, out[1], t[f"output/{key}"][b])
     backbone.adapt_movement_scale = True  # scale from batch element 0 only: compare element 0
     out = backbone.animate(t["input/source"][0], torch.stack([t["input/driving_initial"][0], t["input/driving"][0]]))
-    assert _maxdiff(out[1], t["output/generator/relative_adapt/prediction"][0]) <= 2 * TOL
+    check("generator/relative_adapt/prediction", out[1], t["output/generator/relative_adapt/prediction"][0])
+
+
+def test_one_weight_off_by_one_percent_fails_the_parity_check(case):
+    """The tolerances still catch a broken model: one of 2304 bottleneck weights times 1.01.
+
+    Measured: the relative-mode prediction moves by 8.1e-5, 2.3x its tolerance (3.5e-5); the same
+    change in the centre weight of any other conv layer of the generator moves it by 7.9e-5 to 1.6e-3.
+    """
+    kps, t, gen = _keypoints(case), case["t"], case["gen"]
+    norm = normalize_kp(kps["source"], kps["driving"], kps["driving_initial"], *MODES["relative"])
+    weight = gen.bottleneck.r1.conv2.weight
+    original = weight.detach().clone()
+    try:
+        with torch.no_grad():
+            weight[8, 8, 1, 1] *= 1.01
+            out = gen(t["input/source"], kp_driving=norm, kp_source=kps["source"])["prediction"]
+    finally:
+        with torch.no_grad():
+            weight.copy_(original)
+    with pytest.raises(AssertionError, match="> tolerance"):
+        case["g"].check("generator/relative/prediction", out, record=False)
 
 
 def test_align_corners_true_differs_measurably(case):
