@@ -138,6 +138,9 @@ def test_synthetic_run_in_browser(app_server, browser, tmp_path):
     fps.fill("50")
     fps.press("Tab")
     page.locator("#run").click()
+    # Each stage names itself in the progress overlay while it runs (synthesis alone takes seconds).
+    stages = re.compile(r"reading the inputs|rendering the|MagPipeline|writing the videos|measuring the motion")
+    expect(page.locator("#status")).to_contain_text(stages, timeout=60_000)
 
     expect(page.locator("#summary table").first).to_be_visible(timeout=RUN_S * 1000)
     expect(page.locator("#status")).to_contain_text("Done in")

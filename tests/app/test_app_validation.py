@@ -124,6 +124,26 @@ def test_handler_turns_bad_inputs_into_messages(case, tmp_path, root):
     assert "Traceback" not in reply.status and "\n" not in reply.status
 
 
+def test_zip_of_frames_runs_end_to_end(tmp_path, root):
+    """A zip of face frames: unpacked, cropped by the pipeline, compared with the driving clip."""
+    from magplus.synth import render_program, sample_program, second_face
+
+    program = sample_program(3, fps=30, aus=[12], amplitude_px=2.0, side=None, blink=False)
+    frames = render_program(program, second_face(128)).frames[:8]
+    members = {f"clip/img{i}.png": write_image(tmp_path / f"f{i}.png", f).read_bytes() for i, f in enumerate(frames)}
+    raw = page_values(driving_mode=DRIVING_MODES[2], driving_zip=str(_zip(tmp_path / "clip.zip", members)),
+                      frames_fps=30)
+    reply = RunHandler(root, Limits())(raw, "session-z")
+    assert reply.ok, reply.status
+    summary = reply.outputs.summary
+    assert summary["reference"] == "driving" and summary["frames"] == 8 and summary["fps"] == 30
+    assert set(summary["motion"]) == {"driving", "direct", "MagPlus"}
+    assert summary["motion"]["driving"]["peak_ratio_to_truth"] == 1.0
+    for path in (reply.outputs.side_by_side, reply.outputs.result, reply.outputs.plot, reply.outputs.summary_json):
+        assert path.is_file() and path.stat().st_size > 0 and root.path in path.parents
+    assert "| MagPlus |" in reply.summary_markdown and "**total**" in reply.summary_markdown
+
+
 def test_unexpected_errors_are_one_line_too(monkeypatch, root):
     import magplus.app.handler as handler
 
