@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# mediapipe without its declared dependencies (jax, GUI OpenCV); the lean set it needs is in
 	# magplus's own dependencies.
 	$(PIP) install -q --no-deps mediapipe==0.10.21
-	$(PIP) install -q -e ".[test,xlsx,app]"
+	$(PIP) install -q -e ".[test,xlsx,app,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)
