@@ -16,7 +16,8 @@ flow known). For each backbone, direct transfer and MagPlus–DeMagPlus are comp
 A "ground truth (measured)" row runs the same evaluation flow on the ground-truth clip itself:
 the ceiling that flow noise allows. Backbones that need official weights join when their
 environment variables are set (MAGPLUS_FOMM_CHECKPOINT; MAGPLUS_FSRT_CHECKPOINT +
-MAGPLUS_FSRT_KP_CHECKPOINT; MAGPLUS_METAPORTRAIT_CHECKPOINT; MAGPLUS_EMOPORTRAITS_REPO +
+MAGPLUS_FSRT_KP_CHECKPOINT; MAGPLUS_METAPORTRAIT_CHECKPOINT; MAGPLUS_LIVEPORTRAIT_WEIGHTS (the folder
+of the official .pth files); MAGPLUS_EMOPORTRAITS_REPO +
 MAGPLUS_EMOPORTRAITS_WEIGHTS + MAGPLUS_EMOPORTRAITS_PYTHON); otherwise the report says they were
 not run — no numbers from random weights.
 
@@ -46,6 +47,7 @@ BACKBONE_ENV = {
     "fomm": {"checkpoint": "MAGPLUS_FOMM_CHECKPOINT"},
     "fsrt": {"checkpoint": "MAGPLUS_FSRT_CHECKPOINT", "kp_checkpoint": "MAGPLUS_FSRT_KP_CHECKPOINT"},
     "metaportrait": {"checkpoint": "MAGPLUS_METAPORTRAIT_CHECKPOINT"},
+    "liveportrait": {"weights_dir": "MAGPLUS_LIVEPORTRAIT_WEIGHTS"},
     "emoportraits": {"repo": "MAGPLUS_EMOPORTRAITS_REPO", "weights": "MAGPLUS_EMOPORTRAITS_WEIGHTS",
                      "python": "MAGPLUS_EMOPORTRAITS_PYTHON"},
 }

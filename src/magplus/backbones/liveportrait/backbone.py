@@ -8,6 +8,7 @@ are computed once; driving motion is extracted and frames are rendered in batche
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -45,6 +46,14 @@ class LivePortraitSource:
     feature_3d: torch.Tensor
     dense: DenseMotionSource
     size: tuple[int, int]
+
+
+def size_multiple(config: Mapping[str, Any]) -> int:
+    """Input sides must be multiples of this: 32 for the ConvNeXt strides, and the appearance
+    downsampling times the 3-D hourglass pooling (128 for the official model)."""
+    app = config["appearance_feature_extractor_params"]["num_down_blocks"]
+    hourglass = config["warping_module_params"]["dense_motion_params"]["num_blocks"]
+    return math.lcm(32, 2 ** (app + hourglass))
 
 
 class LivePortraitBackbone(AnimationBackbone):
@@ -104,8 +113,9 @@ class LivePortraitBackbone(AnimationBackbone):
                native_output, batch_size) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
-        if input_size is not None and (not isinstance(input_size, int) or input_size < 32 or input_size % 32):
-            raise InputError(f"input_size must be a multiple of 32 (e.g. 256) or None, got {input_size!r}.")
+        multiple = size_multiple(networks.config)
+        if input_size is not None and (not isinstance(input_size, int) or input_size < multiple or input_size % multiple):
+            raise InputError(f"input_size must be a multiple of {multiple} (e.g. 256) or None, got {input_size!r}.")
         if not (isinstance(driving_multiplier, (int, float)) and driving_multiplier > 0):
             raise InputError(f"driving_multiplier must be a number > 0 (1 = off), got {driving_multiplier!r}.")
         if stitching and networks.stitching is None:
@@ -129,9 +139,10 @@ class LivePortraitBackbone(AnimationBackbone):
         frames = frames.to(self.device, torch.float32)
         size = self.input_size
         if size is None:
-            if frames.shape[-1] % 32 or frames.shape[-2] % 32:
-                raise ShapeError(f"{name} is {tuple(frames.shape[-2:])}; LivePortrait needs sides divisible by 32 "
-                                 "(or set input_size, e.g. 256).")
+            multiple = size_multiple(self.networks.config)
+            if frames.shape[-1] % multiple or frames.shape[-2] % multiple:
+                raise ShapeError(f"{name} is {tuple(frames.shape[-2:])}; LivePortrait needs sides divisible by "
+                                 f"{multiple} (or set input_size, e.g. 256).")
             return frames
         if frames.shape[-2:] == (size, size):
             return frames
