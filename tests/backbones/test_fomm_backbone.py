@@ -7,13 +7,12 @@ import pytest
 import torch
 
 import magplus
-from fomm_mini import MINI
+from fomm_mini import MINI, mini_backbone
 from golden_parity import spread_tolerance
 
 from magplus.backbones.fomm import FOMMBackbone
 from magplus.backbones.fomm.animate import convex_hull_area, find_best_frame, normalise_landmarks, normalize_kp
 from magplus.backbones.fomm.blocks import make_coordinate_grid
-from magplus.backbones.fomm.config import build_modules
 from magplus.backbones.fomm.generator import deform_input
 from magplus.errors import InputError, NoFaceError, ShapeError
 
@@ -21,16 +20,7 @@ from magplus.errors import InputError, NoFaceError, ShapeError
 
 @pytest.fixture
 def backbone():
-    kp_detector, generator = build_modules(MINI)
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():  # Kaiming weights (as the golden case) so every path carries signal
-        for module in list(kp_detector.modules()) + list(generator.modules()):
-            if isinstance(module, torch.nn.Conv2d):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
-        kp_detector.kp.weight.mul_(0.25)
-        kp_detector.jacobian.weight.mul_(0.02)  # non-identity but invertible Jacobians
-    return FOMMBackbone.from_state_dicts(generator.state_dict(), kp_detector.state_dict(), config=MINI, batch_size=2)
+    return mini_backbone()
 
 
 def _frames(count: int = 5, size: int = 32, seed: int = 3) -> torch.Tensor:

@@ -102,6 +102,16 @@ def matrix_power_2x2(matrices: torch.Tensor, k: float) -> torch.Tensor:
     return powered.real.to(matrices.dtype)
 
 
+def matrix_log(matrices: torch.Tensor) -> torch.Tensor:
+    """Principal logarithm of a batch of real matrices near the identity ``(..., n, n)``.
+
+    The log-linear coordinate of a Jacobian ratio: ``log(M^k) = k log(M)``, so scaled motions
+    compare linearly.
+    """
+    values, vectors = torch.linalg.eig(matrices.double())
+    return (vectors @ torch.diag_embed(torch.log(values)) @ torch.linalg.inv(vectors)).real.to(matrices.dtype)
+
+
 def rotation_power(rotations: torch.Tensor, k: float) -> torch.Tensor:
     """``R^k`` for a batch of 3×3 rotations ``(..., 3, 3)``: the same axis, ``k`` times the angle."""
     if k == 1.0:

@@ -24,9 +24,14 @@ from .animate import find_best_frame as _find_best_frame
 from .animate import movement_scale, normalize_kp
 from .blocks import kp2gaussian
 from .config import build_modules, load_config
+from .fast import inference_copy
 from .loading import checkpoint_config, read_checkpoint
+from .motion import FOMMMotion
 
-__all__ = ["FOMMBackbone", "FOMMSource"]
+__all__ = ["FOMMBackbone", "FOMMSource", "PRECISIONS"]
+
+#: Accepted ``precision`` values: float32 is exact, bfloat16 approximate.
+PRECISIONS = ("float32", "bfloat16")
 
 KP = Mapping[str, torch.Tensor]
 
@@ -76,21 +81,29 @@ class FOMMBackbone(AnimationBackbone):
         batch_size: driving frames per forward pass.
         strict: refuse checkpoints with missing/unexpected keys.
         landmark_fn: landmark detector for ``find_best_frame`` (default MediaPipe face mesh).
+        optimise: run inference on copies with BatchNorm folded into the convolutions and
+            channels-last weights (:mod:`.fast`; equal to the reference modules up to float32
+            rounding, measured <= 1e-6 on the golden case). False runs the reference modules.
+        precision: ``"float32"`` (exact) or ``"bfloat16"`` (approximate: dense motion and decoder
+            under bfloat16 autocast, keypoints stay float32; see benchmarks/results/backbones.md
+            for the measured error).
     """
 
     name = "fomm"
     resolution = 256
     needs_weights = True
+    motion_scalable = True
 
     def __init__(self, checkpoint: str | os.PathLike[str] | None = None, config: Any = None, device: str | torch.device = "cpu",
                  align_corners: bool = False, relative: bool = True, adapt_movement_scale: bool = True,
                  find_best_frame: bool = False, batch_size: int = 4, strict: bool = True,
-                 landmark_fn: Callable[[torch.Tensor], Any] | None = None):
+                 landmark_fn: Callable[[torch.Tensor], Any] | None = None, optimise: bool = True,
+                 precision: str = "float32"):
         generator_state, kp_state = read_checkpoint(checkpoint)
         if config is None:
             config = checkpoint_config(checkpoint)
         self._build(generator_state, kp_state, config, device, align_corners, relative, adapt_movement_scale,
-                    find_best_frame, batch_size, strict, landmark_fn)
+                    find_best_frame, batch_size, strict, landmark_fn, optimise, precision)
 
     @classmethod
     def from_state_dicts(cls, generator_state: Mapping[str, torch.Tensor], kp_detector_state: Mapping[str, torch.Tensor],
@@ -98,7 +111,8 @@ class FOMMBackbone(AnimationBackbone):
         """Build from in-memory state dicts (tests, golden vectors); ``kwargs`` as the constructor."""
         self = cls.__new__(cls)
         options = dict(device="cpu", align_corners=False, relative=True, adapt_movement_scale=True,
-                       find_best_frame=False, batch_size=4, strict=True, landmark_fn=None)
+                       find_best_frame=False, batch_size=4, strict=True, landmark_fn=None, optimise=True,
+                       precision="float32")
         unknown = set(kwargs) - set(options)
         if unknown:
             raise InputError(f"FOMMBackbone.from_state_dicts got unknown option(s) {sorted(unknown)}; allowed: {sorted(options)}.")
@@ -107,9 +121,11 @@ class FOMMBackbone(AnimationBackbone):
         return self
 
     def _build(self, generator_state, kp_state, config, device, align_corners, relative, adapt_movement_scale,
-               find_best_frame, batch_size, strict, landmark_fn) -> None:
+               find_best_frame, batch_size, strict, landmark_fn, optimise, precision) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}.")
         self.config = load_config(config)
         self.kp_detector, self.generator = build_modules(self.config, align_corners=bool(align_corners))
         load_state_dict_strict(self.kp_detector, kp_state, what="FOMM keypoint detector", strict=strict)
@@ -119,8 +135,39 @@ class FOMMBackbone(AnimationBackbone):
         self.find_best_frame = bool(find_best_frame)
         self.batch_size = batch_size
         self.landmark_fn = landmark_fn
+        self.precision = precision
+        self._optimise = bool(optimise)
+        self._inference: tuple[torch.nn.Module, torch.nn.Module] | None = None
         self.device = torch.device("cpu")
         self.to(device)
+
+    @property
+    def optimise(self) -> bool:
+        """Whether inference runs on the folded channels-last copies (see :mod:`.fast`)."""
+        return self._optimise
+
+    @optimise.setter
+    def optimise(self, value: bool) -> None:
+        self._optimise = bool(value)
+        self._inference = None
+
+    def _modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """``(kp_detector, generator)`` used for inference, built on first use after a change.
+
+        The copies are taken from the reference modules' weights at that moment; after editing
+        ``kp_detector``/``generator`` weights in place, set ``optimise`` again to rebuild them.
+        """
+        if self._inference is None:
+            if self._optimise:
+                self._inference = (inference_copy(self.kp_detector), inference_copy(self.generator))
+            else:
+                self._inference = (self.kp_detector, self.generator)
+        return self._inference
+
+    def _autocast(self):
+        """bfloat16 autocast for the generator when ``precision == "bfloat16"``, else a no-op."""
+        enabled = self.precision == "bfloat16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     @property
     def align_corners(self) -> bool:
@@ -129,11 +176,14 @@ class FOMMBackbone(AnimationBackbone):
     @align_corners.setter
     def align_corners(self, value: bool) -> None:
         self.generator.align_corners = value
+        if self._inference is not None:
+            self._inference[1].align_corners = value
 
     def to(self, device: str | torch.device) -> "FOMMBackbone":
         self.device = torch.device(device)
         self.kp_detector.to(self.device)
         self.generator.to(self.device)
+        self._inference = None
         return self
 
     @property
@@ -156,7 +206,8 @@ class FOMMBackbone(AnimationBackbone):
     @torch.inference_mode()
     def detect_keypoints(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         """Keypoints of ``frames`` ``(T, 3, H, W)`` in batches: ``value (T, K, 2)``, ``jacobian (T, K, 2, 2)``."""
-        chunks = [self.kp_detector(frames[i:i + self.batch_size].to(self.device, torch.float32))
+        kp_detector = self._modules()[0]
+        chunks = [kp_detector(frames[i:i + self.batch_size].to(self.device, torch.float32))
                   for i in range(0, frames.shape[0], self.batch_size)]
         return {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
 
@@ -166,17 +217,20 @@ class FOMMBackbone(AnimationBackbone):
         check_image(source_img, "source_img")
         self._check_size(source_img, "source_img")
         image = source_img[None].to(self.device, torch.float32)
-        kp = self.kp_detector(image)
-        dense = self.generator.dense_motion_network
+        kp_detector, generator = self._modules()
+        kp = kp_detector(image)
+        dense = generator.dense_motion_network
         small = dense.downscale(image)
-        return FOMMSource(image=image, kp=kp, features=self.generator.encode_source(image), small=small,
+        with self._autocast():
+            features = generator.encode_source(image)
+        return FOMMSource(image=image, kp=kp, features=features, small=small,
                           gaussians=kp2gaussian(kp, small.shape[2:], dense.kp_variance))
 
-    def extract_motion(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    def extract_motion(self, frames: torch.Tensor) -> FOMMMotion:
         """Driving keypoints and Jacobians of ``frames`` ``(T, 3, H, W)`` in [0, 1]."""
         check_frames(frames, "frames")
         self._check_size(frames, "frames")
-        return self.detect_keypoints(frames)
+        return FOMMMotion.from_keypoints(self.detect_keypoints(frames))
 
     @torch.inference_mode()
     def render(self, source: FOMMSource, motion: KP, reference: KP | None = None, relative: bool | None = None,
@@ -199,13 +253,15 @@ class FOMMBackbone(AnimationBackbone):
         motion = {k: v.to(self.device) for k, v in motion.items()}
         reference = _slice_kp(motion, 0, 1) if reference is None else {k: v.to(self.device) for k, v in reference.items()}
         scale = movement_scale(source.kp, reference) if (relative and self.adapt_movement_scale) else 1.0
-        dense = self.generator.dense_motion_network
+        generator = self._modules()[1]
+        dense = generator.dense_motion_network
         frames = []
         for start in range(0, motion["value"].shape[0], self.batch_size):
             kp_driving = _slice_kp(motion, start, start + self.batch_size)
             kp_norm = normalize_kp(source.kp, kp_driving, reference, scale, relative, relative)
-            flow = dense(None, kp_norm, source.kp, small_source=source.small, source_gaussians=source.gaussians)
-            frames.append(self.generator.decode(source.features, flow).float().cpu())
+            with self._autocast():
+                flow = dense(None, kp_norm, source.kp, small_source=source.small, source_gaussians=source.gaussians)
+                frames.append(generator.decode(source.features, flow).float().cpu())
             if progress is not None:
                 progress(kp_driving["value"].shape[0])
         return torch.cat(frames)

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from ...errors import InputError, ShapeError
 from ...types import check_frames, check_shape
 from ..base import AnimationBackbone
+from ..motion import Motion
 from .config import FSRTConfig, resolve_config
 from .loading import (CheckpointLike, missing_weights_error, read_kp_checkpoint, read_model_checkpoint,
                       stored_config)
@@ -27,18 +28,47 @@ MOTION_BATCH = 16
 
 
 @dataclass
-class FSRTMotion:
-    """Motion of driving frames: keypoints ``(T, K, 2)`` in [-1, 1] and expression vectors ``(T, E)``."""
+class FSRTMotion(Motion):
+    """Motion of driving frames: keypoints ``(T, K, 2)`` in [-1, 1] and expression vectors ``(T, E)``.
+
+    As a :class:`~magplus.backbones.motion.Motion`, a change from a reference frame is the keypoint
+    displacement and the expression-vector difference, both scaled linearly.
+    """
 
     keypoints: torch.Tensor
     expression: torch.Tensor
+    relative: bool = False
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
 
     def __getitem__(self, index: int) -> "FSRTMotion":
         """The motion of one frame (kept as a length-1 sequence)."""
-        return FSRTMotion(self.keypoints[index:index + 1], self.expression[index:index + 1])
+        return self.select(slice(index, index + 1))
+
+    def select(self, index):
+        return FSRTMotion(self.keypoints[index], self.expression[index], self.relative)
+
+    def relative_to(self, reference):
+        self._check_reference(reference)
+        return FSRTMotion(self.keypoints - reference.keypoints, self.expression - reference.expression, True)
+
+    def scaled(self, k):
+        if not self.relative:
+            raise InputError("scaled() needs a relative motion: call relative_to(reference) first.")
+        return FSRTMotion(self.keypoints * k, self.expression * k, True)
+
+    def applied_to(self, reference):
+        self._check_reference(reference)
+        if not self.relative:
+            raise InputError("applied_to() needs a relative motion.")
+        return FSRTMotion(reference.keypoints + self.keypoints, reference.expression + self.expression, False)
+
+    def coordinates(self):
+        if not self.relative:
+            raise InputError("coordinates() needs a relative motion: call relative_to(reference) first.")
+        flat = torch.cat([self.keypoints.reshape(len(self), -1), self.expression.reshape(len(self), -1)], 1)
+        return flat.detach().cpu().double().numpy()
 
 
 def _check_square(image: torch.Tensor, name: str) -> None:
@@ -77,6 +107,7 @@ class FSRTBackbone(AnimationBackbone):
     name = "fsrt"
     resolution = 256
     needs_weights = True
+    motion_scalable = True
 
     def __init__(self, checkpoint: CheckpointLike | None = None, kp_checkpoint: CheckpointLike | None = None,
                  config: FSRTConfig | Mapping[str, Any] | str | None = None, device: str | torch.device = "cpu",

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ...errors import InputError, ShapeError
 from ...types import check_frames, check_image
 from ..base import AnimationBackbone
+from ..motion import LandmarkMotion
 from .approx import ContourPlan, contour_plan, mediapipe_to_dense, warn_approximation
 from .checkpoint import check_checkpoint_path, load_generator
 from .files import OfficialLandmarks, find_official_landmarks, load_identity
@@ -125,11 +126,18 @@ class MetaPortraitBackbone(AnimationBackbone):
             dense = mediapipe_to_dense(detect_landmarks(source_img), width, height, self._contour_plan())
         return MetaPortraitSource(image=image, dense=dense, line=draw_line_image(dense, self.edges, SIZE)[None])
 
-    def extract_motion(self, frames: torch.Tensor) -> np.ndarray:
-        """Dense landmarks ``(T, 669, 2)`` in [0, 1] of the driving frames ``(T, 3, H, W)``."""
+    @property
+    def motion_scalable(self) -> bool:
+        """Motion-space de-magnification needs landmarks of the magnified clip: only the MediaPipe
+        approximation can extract them (official files exist for the original frames alone)."""
+        return self.official is None
+
+    def extract_motion(self, frames: torch.Tensor) -> LandmarkMotion | np.ndarray:
+        """Dense landmarks ``(T, 669, 2)`` in [0, 1] of the driving frames ``(T, 3, H, W)``: a
+        :class:`LandmarkMotion` (MediaPipe approximation) or the official files' array."""
         check_frames(frames, "frames")
         if self.official is None:
-            return self._mediapipe_dense(frames)
+            return LandmarkMotion(self._mediapipe_dense(frames))
         if len(self.official.driving) != frames.shape[0]:
             raise ShapeError(
                 f"the landmarks folder has {len(self.official.driving)} frame files but {frames.shape[0]} driving "
@@ -155,6 +163,8 @@ class MetaPortraitBackbone(AnimationBackbone):
         (a magplus addition; the official code uses the driving landmarks as they are, i.e. ``relative=False``)."""
         if not isinstance(source, MetaPortraitSource):
             raise InputError("source must come from MetaPortraitBackbone.prepare_source; call it on the source image first.")
+        motion = motion.points if isinstance(motion, LandmarkMotion) else motion
+        reference = reference.points[0] if isinstance(reference, LandmarkMotion) else reference
         motion = check_dense(motion, "motion", allow_missing=True)
         if motion.ndim == 2:
             motion = motion[None]
