@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from magplus.app.handler import RunHandler, error_message
+from magplus.app.job import summary_markdown, timings_markdown
 from magplus.app.session import TempRoot
 from magplus.app.validation import (DRIVING_MODES, PAIRED_DEMAGNIFIER, UPLOAD, Limits, RunSettings,
                                     extract_frames_zip, parse_settings, read_driving)
@@ -141,7 +142,7 @@ def test_zip_of_frames_runs_end_to_end(tmp_path, root):
     assert summary["motion"]["driving"]["peak_ratio_to_truth"] == 1.0
     for path in (reply.outputs.side_by_side, reply.outputs.result, reply.outputs.plot, reply.outputs.summary_json):
         assert path.is_file() and path.stat().st_size > 0 and root.path in path.parents
-    assert "| MagPlus |" in reply.summary_markdown and "**total**" in reply.summary_markdown
+    assert "| MagPlus |" in summary_markdown(summary) and "**total**" in timings_markdown(summary)
 
 
 def test_unexpected_errors_are_one_line_too(monkeypatch, root):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import MagplusError
-from .job import Progress, RunOutputs, run_job, summary_markdown
+from .job import Progress, RunOutputs, run_job
 from .session import TempRoot
 from .validation import Limits, parse_settings
 
@@ -31,10 +31,6 @@ class HandlerReply:
     @property
     def ok(self) -> bool:
         return self.outputs is not None
-
-    @property
-    def summary_markdown(self) -> str:
-        return summary_markdown(self.outputs.summary) if self.outputs is not None else ""
 
 
 def error_message(exc: BaseException) -> str:

@@ -149,17 +149,23 @@ def run_job(settings: RunSettings, workdir: Path, limits: Limits, progress: Prog
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """The page's table of α, peak ratios, correlations and timings."""
+    """The page's α line and table of peaks, peak ratios and correlations."""
     reference = summary["reference"]
     peak = summary.get("driving_peak_px")
     how = f"automatic (driving peak {peak:.2f} px)" if summary["alpha_mode"] == "automatic" and peak else summary["alpha_mode"]
     lines = [f"**α = {summary['alpha']:.2f}**, {how}; {summary['frames']} frames at {summary['fps']:g} fps, "
-             f"{summary['backbone']} + {summary['magnifier']}.", "",
-             f"| clip | peak px | peak / {reference} | correlation with {reference} |", "|---|---|---|---|"]
+             f"{summary['backbone']} + {summary['magnifier']}. Peak ratio and correlation of each clip's motion "
+             f"curve against the **{reference}**:", "",
+             "| clip | peak px | peak ratio | correlation |", "|---|---|---|---|"]
     for name, row in summary["motion"].items():
         lines.append(f"| {name} | {row['peak_px']:.2f} | {row['peak_ratio_to_truth']:.2f} | "
                      f"{row['correlation_with_truth']:.2f} |")
-    lines += ["", "| stage | seconds |", "|---|---|"]
+    return "\n".join(lines)
+
+
+def timings_markdown(summary: dict[str, Any]) -> str:
+    """The page's table of seconds per stage (the app's own stages, then the pipeline's)."""
+    lines = ["| stage | seconds |", "|---|---|"]
     lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in summary["timings_s"].items()]
     lines.append(f"| **total** | **{summary['total_s']:.2f}** |")
     return "\n".join(lines)

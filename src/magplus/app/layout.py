@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from .handler import RunHandler, gradio_progress
+from .job import summary_markdown, timings_markdown
 from .session import TempRoot
 from .validation import (BUNDLED_FACES, DRIVING_MODES, PAIRED_DEMAGNIFIER, RESOLUTIONS, SIDES, UPLOAD, Limits)
 
@@ -103,9 +104,20 @@ def _outputs() -> dict[str, Any]:
         "result": gr.Video(label="MagPlus result", show_label=False, elem_id="result", interactive=False, loop=True,
                            autoplay=True, height=300),
         "downloads": gr.File(label="Downloads", file_count="multiple", elem_id="downloads", interactive=False),
-        "plot": gr.Image(label="Face motion over time", type="filepath", elem_id="plot", interactive=False),
-        "summary": gr.Markdown(elem_id="summary"),
+        **_plot_and_table(),
     }
+
+
+def _plot_and_table() -> dict[str, Any]:
+    # The plot carries its own title; Gradio's label badge would cover it.
+    plot = gr.Image(label="Face motion over time", show_label=False, type="filepath", elem_id="plot",
+                    interactive=False)
+    with gr.Row():
+        with gr.Column(scale=3):
+            summary = gr.Markdown(elem_id="summary")
+        with gr.Column(scale=2):
+            timings = gr.Markdown(elem_id="timings")
+    return {"plot": plot, "summary": summary, "timings": timings}
 
 
 def build_app(root: TempRoot, limits: Limits):
@@ -126,11 +138,11 @@ def build_app(root: TempRoot, limits: Limits):
         def on_run(values: dict, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
             reply = handler({names[c]: v for c, v in values.items()}, request.session_hash, gradio_progress(progress))
             if not reply.ok:
-                return [reply.status, None, None, None, None, ""]
+                return [reply.status, None, None, None, None, "", ""]
             out = reply.outputs
             files = [str(p) for p in (out.result, out.side_by_side, out.plot, out.summary_json)]
             return [reply.status, str(out.side_by_side), str(out.result), files, str(out.plot),
-                    reply.summary_markdown]
+                    summary_markdown(out.summary), timings_markdown(out.summary)]
 
         run.click(on_run, inputs=set(inputs.values()), outputs=order, concurrency_limit=1)
         def on_upload(path: Any, request: gr.Request):
