@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -87,6 +89,22 @@ def test_alpha_code_range_and_inversion():
     code = alpha_code(a)
     assert code.shape == (2, 32, 1, 1) and code.abs().max() <= 1
     assert torch.allclose(alpha_code(a[1:], invert=True), alpha_code(a[:1]))
+
+
+def test_weights_carry_their_alpha_range(tmp_path, clip):
+    """Weights trained to α 48 run α = 40 in one step; files without the metadata keep [1, 32]."""
+    net = random_net().eval()
+    path = tmp_path / "m.safetensors"
+    export_weights(net, path, TrainConfig(net=net.config, alpha_max=48.0))
+    mag = MagPlus(weights=path)
+    assert (mag.alpha_low, mag.alpha_high) == (1.0, 48.0) and mag._steps(torch.tensor([40.0])) == 1
+    demag_net = random_net(True).eval()
+    export_weights(demag_net, tmp_path / "d.safetensors", TrainConfig(kind="demagplus", net=demag_net.config, alpha_max=48.0))
+    assert DeMagPlus(weights=tmp_path / "d.safetensors")._steps(torch.tensor([1 / 40.0])) == 1
+    from safetensors.torch import save_file
+
+    save_file(net.state_dict(), str(tmp_path / "old.safetensors"), metadata={"net": json.dumps(net.config.to_dict())})
+    assert MagPlus(weights=tmp_path / "old.safetensors")._steps(torch.tensor([40.0])) == 2
 
 
 def test_export_load_round_trip(tmp_path, clip):

@@ -78,6 +78,35 @@ def test_a_few_steps_reduce_the_loss(photos):
     assert losses[-1] < 0.985 * losses[0] and sum(losses[-3:]) < sum(losses[:3])
 
 
+def test_fine_tuning_reduces_a_held_out_loss():
+    """20 steps from the shipped MagPlus weights on training photos at α 60-80 (beyond any trained
+    range) lower the L1 on held-out photos. Measured: 0.065 -> 0.043 (ratio 0.66, 1 thread); the bar
+    (0.83) keeps half of that gain, so a step that does not learn, or learns the wrong target, fails."""
+    from magplus.magnify.learned import MagPlus
+
+    torch.manual_seed(0)
+    motion = MotionRange(60.0, 80.0, 4.0, 12.0, amp_of_output=True, still_fraction=0.0)
+    model = MagPlus(progress=False).net.train()
+    config = TrainConfig(size=32, batch=8, net=model.config)
+    train_data = SyntheticPairs(load_skimage_photos(["camera", "coffee"]), motion, 32, seed=0, max_noise=0.0, texture_fraction=0.3)
+    held = make_batch(SyntheticPairs(load_skimage_photos(["chelsea", "coins"]), motion, 32, seed=99, max_noise=0.0,
+                                     texture_fraction=0.3), list(range(24)))
+
+    def held_out_loss() -> float:
+        with torch.no_grad():
+            out = model(held["ref"], held["frame"], held["alpha"].view(-1, 1, 1, 1))
+            return float((out - held["target"]).abs().mean())
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    before = held_out_loss()
+    for step in range(20):
+        loss, _ = training_step(model, make_batch(train_data, list(range(8 * step, 8 * step + 8))), config)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert held_out_loss() < 0.83 * before
+
+
 def _tiny(out: Path, steps: int) -> TrainConfig:
     return TrainConfig(out=str(out), steps=steps, batch=2, size=16, warmup=1, net=MagNetConfig(**TINY_NET),
                        checkpoint_every=2, log_every=1, texture_fraction=0.5)
@@ -115,7 +144,10 @@ def test_tta_reduces_the_self_supervised_loss():
 
     before = loss_of(net)
     adapted = adapt(net, frames, steps=4, lr=3e-3, batch=2, crop=32, flow_estimator=flow)
-    assert adapted is not net and loss_of(adapted) < before
+    # Measured: 1.87 -> 0.99 (x0.53) in 4 steps with this seed, x0.56-0.78 with seeds 1-2. A step
+    # that did nothing (or a learning rate 100x too small) stays near x1; 0.8 holds for every seed tried.
+    after = loss_of(adapted)
+    assert adapted is not net and after < 0.8 * before, (before, after)
     with pytest.raises(InputError, match="steps"):
         adapt(net, frames, steps=-1)
 

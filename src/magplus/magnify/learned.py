@@ -1,7 +1,8 @@
 """MagPlus: the learned magnifier (α ≥ 1), with shipped weights.
 
 The network (:mod:`magplus.magnify.nets`) warps each frame by ``(α-1)`` times a predicted
-displacement, so α = 1 is exact. It was trained for α in [1, 32]; larger factors are applied as
+displacement, so α = 1 is exact. Weights carry the α range they were trained for (metadata
+``alpha_range``; files without it were trained for [1, 32]); larger factors are applied as
 ``k`` repeated steps of ``α^(1/k)``. :class:`LearnedMagnifier` holds what MagPlus and DeMagPlus
 share (weights, padding, chunking, masks, repeated application).
 """
@@ -45,6 +46,23 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     return state["model"], MagNetConfig(**json.loads(state["config"])["net"])
 
 
+def read_alpha_range(path: str | os.PathLike[str]) -> tuple[float, float] | None:
+    """The α range a weights file was trained for (``alpha_range`` metadata of an exported
+    ``.safetensors`` or the config of a ``last.pt``), or None when the file does not say."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        return tuple(json.loads(meta["alpha_range"])) if "alpha_range" in meta else None
+    config = json.loads(load_checkpoint_file(path)["config"])
+    if "alpha_max" not in config:
+        return None
+    high = float(config["alpha_max"])
+    return (1.0, high) if config.get("kind", "magplus") == "magplus" else (1.0 / high, 1.0)
+
+
 def _as_alpha_tensor(alpha, frames: int) -> torch.Tensor:
     """α as a ``(T,)`` float tensor (a float is repeated)."""
     if isinstance(alpha, torch.Tensor):
@@ -83,6 +101,10 @@ class LearnedMagnifier(Magnifier):
             state, config = read_weights(path)
             net = MagNet(config)
             load_state_dict_strict(net, state, what=f"{self.name} network")
+            # Weights say which α range they were trained for; older files (no metadata) keep the class's.
+            trained = read_alpha_range(path)
+            if trained is not None:
+                self.alpha_low, self.alpha_high = float(trained[0]), float(trained[1])
         if chunk < 1:
             raise InputError(f"chunk must be >= 1, got {chunk}.")
         self.net = net.to(self.device).eval()

@@ -22,7 +22,7 @@ from ..magnify.learned import read_weights
 from ..magnify.nets import MagNet, count_parameters
 from .config import TrainConfig
 from .data import DEMAGNIFY_RANGE, HELD_OUT_IMAGES, MAGNIFY_RANGE, TRAIN_IMAGES, SyntheticPairs, load_skimage_photos
-from .loop import export_weights, make_batch
+from .loop import alpha_range, export_weights, make_batch
 
 
 def held_out_quality(net: MagNet, kind: str, size: int = 96, samples: int = 64) -> dict[str, float]:
@@ -39,6 +39,22 @@ def held_out_quality(net: MagNet, kind: str, size: int = 96, samples: int = 64) 
             "l1_oracle_warp": float((oracle - target).abs().mean())}
 
 
+def _data_description(config: TrainConfig) -> dict:
+    """What the run trained on, for the card."""
+    from .face_data import FACE_NAMES
+
+    data = {"photos (scikit-image)": list(TRAIN_IMAGES), "procedural_texture_fraction": config.texture_fraction,
+            "held_out_photos": list(HELD_OUT_IMAGES), "micro_expression_data": "none"}
+    if not config.faces:
+        data["faces"] = "none (generator faces are evaluation-only)"
+        return data
+    data["faces"] = {"trained_on": list(config.faces), "held_out": [f for f in FACE_NAMES if f not in config.faces],
+                     "scenes": config.face_clips, "share_of_samples": 0.5,
+                     "made_by": ("magplus.train.backbone_pairs (backbone " + config.backbone + " output -> renderer's 1x truth)")
+                     if config.backbone else "magplus.train.face_data (AU programs rendered at 1x and alpha x, drift scaled)"}
+    return data
+
+
 def write_card(kind: str, checkpoint: Path, out_dir: Path, command: str, benchmark: dict | None = None) -> dict:
     """Write ``out_dir/<kind>.safetensors``, ``.json`` and ``.md``; returns the card."""
     raw = torch.load(checkpoint, weights_only=True)
@@ -51,10 +67,8 @@ def write_card(kind: str, checkpoint: Path, out_dir: Path, command: str, benchma
         "name": kind, "file": f"{kind}.safetensors", "license": "MIT (weights trained here from public-domain / BSD data)",
         "command": command, "config": config.to_dict(), "steps": int(raw["step"]),
         "train_seconds": round(float(raw.get("elapsed", 0.0))), "commit": commit, "parameters": count_parameters(net),
-        "data": {"photos (scikit-image)": list(TRAIN_IMAGES), "procedural_texture_fraction": config.texture_fraction,
-                 "held_out_photos": list(HELD_OUT_IMAGES), "faces": "none (generator faces are evaluation-only)",
-                 "micro_expression_data": "none"},
-        "alpha_range": [1.0, 32.0] if kind == "magplus" else [1 / 32, 1.0],
+        "data": _data_description(config),
+        "alpha_range": alpha_range(config),
         "held_out_quality": held_out_quality(net, kind),
     }
     if benchmark:

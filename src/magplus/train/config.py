@@ -39,6 +39,17 @@ class TrainConfig:
         log_every: steps between JSON-lines log records.
         time_limit: stop (and checkpoint) after this many seconds; 0 = no limit.
         threads: torch CPU threads per process (0 = torch's default).
+        alpha_max: the trained range is α ∈ [1, alpha_max] (magplus) or [1/alpha_max, 1]
+            (demagplus); saved with the weights, larger factors run as repeated steps.
+        faces: bundled faces (``magplus.train.face_data.FACE_NAMES``) on which AU programs are
+            rendered (half of the samples); None or [] for generic photos/textures only.
+        face_clips: scenes in the face bank (built once per run, cached in ``out``).
+        backbone: demagplus only: registry name of the backbone whose output the face pairs
+            hold (e.g. "landmark-warp", "fomm"); None: the renderer's exact 1/α pairs.
+        checkpoint: the backbone's official weights file (backbones that need weights).
+        init: start from these weights instead of random ones ("shipped" = the installed
+            weights of ``kind``, or a .safetensors / last.pt path); ignored when resuming.
+        device: "cpu" or "cuda" (also "cuda:N"); the data is made on the CPU either way.
     """
 
     kind: str = "magplus"
@@ -61,6 +72,13 @@ class TrainConfig:
     log_every: int = 10
     time_limit: float = 0.0
     threads: int = 0
+    alpha_max: float = 32.0
+    faces: list[str] | None = None
+    face_clips: int = 160
+    backbone: str | None = None
+    checkpoint: str | None = None
+    init: str | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if isinstance(self.net, dict):
@@ -75,6 +93,19 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}.")
         self.net.invert_code = self.kind == "demagplus"
+        if not self.alpha_max > 1:
+            raise InputError(f"alpha_max must be > 1, got {self.alpha_max}.")
+        if isinstance(self.faces, str):
+            self.faces = [name.strip() for name in self.faces.split(",") if name.strip()]
+        from .face_data import FACE_NAMES
+
+        unknown = sorted(set(self.faces or []) - set(FACE_NAMES))
+        if unknown:
+            raise InputError(f"unknown faces {unknown}; bundled faces: {list(FACE_NAMES)}.")
+        if self.backbone and (self.kind != "demagplus" or not self.faces):
+            raise InputError("backbone pairs are DeMagPlus data rendered on faces: use kind demagplus and give faces.")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise InputError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -168,7 +168,8 @@ class SyntheticPairs(torch.utils.data.Dataset):
         max_noise: the input noise σ is uniform in ``[0, max_noise]``.
 
     Each item is a dict: ``ref``, ``frame``, ``target`` ``(3, S, S)``, ``alpha`` ``()``,
-    ``field`` ``(2, S, S)`` = ``(α-1)·B``, ``supervised`` ``()`` (1: target is exact).
+    ``field`` ``(2, S, S)`` = ``(α-1)·B``, ``supervised`` ``()`` (1: target is exact),
+    ``field_valid`` ``()`` (1: ``field`` is known; 0 for pairs whose motion is not, e.g. backbone output).
     """
 
     def __init__(self, sources: Sequence[torch.Tensor], motion: MotionRange, size: int = 96, length: int = 10**7,
@@ -223,4 +224,5 @@ class SyntheticPairs(torch.utils.data.Dataset):
             "alpha": torch.tensor(alpha, dtype=torch.float32),
             "field": (alpha - 1.0) * backward_map,
             "supervised": torch.tensor(1.0),
+            "field_valid": torch.tensor(1.0),
         }

@@ -54,7 +54,8 @@ def magnification_loss(
     Args:
         output: network output ``Î`` ``(B, 3, H, W)``.
         field: applied displacement ``(α-1)·u`` ``(B, 2, H, W)``.
-        batch: ``ref``, ``frame``, ``target``, ``alpha`` ``(B,)``, ``field``, ``supervised`` ``(B,)``.
+        batch: ``ref``, ``frame``, ``target``, ``alpha`` ``(B,)``, ``field``, ``supervised`` ``(B,)``,
+            optionally ``field_valid`` ``(B,)`` (0 where the exact field is unknown).
         weights: :class:`LossWeights`.
         flow_estimator: differentiable :class:`magplus.flow.base.FlowEstimator`; needed when the
             ``flow`` or ``colour`` weight is > 0.
@@ -67,7 +68,7 @@ def magnification_loss(
     if weights.supervised > 0:
         terms["supervised"] = _masked_l1(output - batch["target"], sup)
     if weights.field > 0:
-        terms["field"] = _masked_l1(field - batch["field"], sup)
+        terms["field"] = _masked_l1(field - batch["field"], sup * batch.get("field_valid", torch.ones_like(sup)))
     if weights.flow > 0 or weights.colour > 0:
         if flow_estimator is None:
             raise ValueError("the flow and colour loss terms need a differentiable flow estimator")

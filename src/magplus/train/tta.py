@@ -55,7 +55,7 @@ def adapt(model, frames: torch.Tensor, steps: int, lr: float = 2e-4, batch: int 
     net = _network(model)
     low, high = getattr(model, "alpha_low", 1.0), getattr(model, "alpha_high", 32.0)
     if net.config.invert_code:
-        low, high = 1.0 / 32.0, 1.0
+        low, high = getattr(model, "alpha_low", 1.0 / 32.0), 1.0
     weights = LossWeights(supervised=0.0, field=0.0, flow=flow_weight, colour=colour_weight)
     estimator = flow_estimator or LucasKanadeFlow()
     gen = torch.Generator().manual_seed(seed)

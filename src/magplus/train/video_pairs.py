@@ -59,7 +59,8 @@ class VideoPairs(torch.utils.data.Dataset):
         alpha = log_uniform(gen, self.motion.alpha_min, self.motion.alpha_max)
         ref, frame = clip[t], clip[t + 1]
         return {"ref": ref, "frame": frame, "target": frame, "alpha": torch.tensor(alpha, dtype=torch.float32),
-                "field": torch.zeros(2, *frame.shape[-2:]), "supervised": torch.tensor(0.0)}
+                "field": torch.zeros(2, *frame.shape[-2:]), "supervised": torch.tensor(0.0),
+                "field_valid": torch.tensor(0.0)}
 
 
 class MixedPairs(torch.utils.data.Dataset):
