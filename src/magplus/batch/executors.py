@@ -57,7 +57,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         raise InputError(f"--shard must be K/N with whole numbers (e.g. 0/4), got {text!r}.") from None
     if n < 1 or not 0 <= k < n:
-        raise InputError(f"--shard K/N needs 0 <= K < N (K counts from 0; SLURM: --array=0-{max(n, 1) - 1}), got {text!r}.")
+        raise InputError(f"--shard K/N needs 0 <= K < N (K counts from 0; SLURM: --array=0-{max(n, 1) - 1}), "
+                         f"got {text!r}.")
     return k, n
 
 
@@ -183,6 +184,7 @@ def run_ray(jobs: list[Job], out_dir: str, address: str | None, threads: int, on
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address or None, **(init_kwargs or {}))
+    pending: dict[Any, Job] = {}
     try:
         if gpus_per_job is None:
             gpus_per_job = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
@@ -198,7 +200,7 @@ def run_ray(jobs: list[Job], out_dir: str, address: str | None, threads: int, on
                     result = {"output": job.output, "status": "lost", "error": one_line(exc)}
                 on_done(result)
     except BaseException:
-        for ref in list(locals().get("pending", {})):
+        for ref in pending:  # interrupted: stop the tasks still queued or running
             ray.cancel(ref, force=True)
         raise
     finally:

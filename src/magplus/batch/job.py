@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from typing import Any
 
 from .inputs import load_case
@@ -139,7 +140,12 @@ def run_job(job: Job, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
                               "condition": job.condition, "index": job.index, "spec": job.spec,
                               "started": _now(), "pid": os.getpid(), **_provenance()}
     try:
-        _execute(job, out_dir, record)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                _execute(job, out_dir, record)
+            finally:  # warnings (face gaps, clamped alpha...) belong to the job's record, not the terminal
+                record["warnings"] = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     except Exception as exc:  # noqa: BLE001 - any failure of one job is recorded; the others go on
         record.update(status="failed", error=one_line(exc),
                       traceback=traceback.format_exc(limit=-6).splitlines()[-40:])

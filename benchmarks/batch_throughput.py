@@ -1,0 +1,184 @@
+"""Throughput of `magplus batch`: jobs/min against workers, Ray overhead, resume after a kill.
+
+One manifest of N short synthetic jobs (landmark-warp, Lagrangian α = 8, small crops, few frames,
+no metrics: this measures generation) runs from an empty batch folder:
+
+* ``workers=1`` (this process) and ``workers=2`` (a spawned process pool): jobs per minute, wall
+  clock from the call to the last record, worker start-up included;
+* Ray tasks on a local instance with 2 CPUs and 1 CPU per task (the same parallelism as the pool):
+  ``ray.init`` is timed apart, the overhead is Ray's wall time over the pool's; its videos are
+  compared byte for byte with the pool's;
+* a run in a subprocess (``--workers 2``) killed with SIGKILL once a third of the jobs are done,
+  then run again: jobs lost (done before the kill but missing or redone after, or not done at the
+  end) and temporary files left must both be 0.
+
+Usage: nice -n 10 python benchmarks/batch_throughput.py [--jobs 20] [--resolution 64] [--frames 6]
+Writes benchmarks/results/batch_throughput.{json,md}. The machine is shared: the load average at
+start and end is recorded with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _machine import cpu_model, git_head  # noqa: E402  (benchmarks/ is the script's folder)
+
+#: Local runs: one thread per worker for the workers comparison, and the default thread count
+#: (cores / workers) of a single worker, which on a loaded machine can be slower than one thread.
+RUNS = (("workers=1 threads=1", {"workers": 1, "threads": 1}),
+        ("workers=2 threads=1", {"workers": 2, "threads": 1}),
+        ("workers=1 threads=2", {"workers": 1, "threads": 2}))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+
+
+def write_manifest(folder: Path, jobs: int, resolution: int, frames: int) -> Path:
+    from magplus.batch.generators import settings_grid, synthetic_rows
+    from magplus.batch.manifest import write_manifest as write
+
+    rows = synthetic_rows(jobs, settings_grid(magnifiers=["lagrangian"], alphas=[8.0]), frames=frames,
+                          extra={"resolution": resolution, "metrics": "no"})
+    return write(folder / "manifest.csv", rows)
+
+
+def timed_run(manifest: Path, out: Path, **options) -> dict:
+    from magplus.batch.runner import run_batch
+
+    start = time.perf_counter()
+    run = run_batch(manifest, out, progress=False, **options)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "done": run.done, "failed": run.failed, "jobs_per_min": 60.0 * run.done / seconds,
+            "mean_job_s": _mean_job_seconds(out)}
+
+
+def _mean_job_seconds(out: Path) -> float:
+    values = [json.loads(p.read_text())["total_s"] for p in (out / "records").rglob("*.json")]
+    return sum(values) / max(len(values), 1)
+
+
+def ray_run(manifest: Path, out: Path) -> dict:
+    import ray
+
+    start = time.perf_counter()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_s = time.perf_counter() - start
+    try:
+        row = timed_run(manifest, out, ray=True, threads=1)
+    finally:
+        ray.shutdown()
+    return {**row, "init_s": init_s, "ray": ray.__version__}
+
+
+def same_videos(a: Path, b: Path) -> bool:
+    videos = sorted(a.rglob("*.mp4"))
+    return bool(videos) and all(v.read_bytes() == (b / v.relative_to(a)).read_bytes() for v in videos)
+
+
+def kill_and_resume(manifest: Path, out: Path, jobs: int) -> dict:
+    """SIGKILL a `--workers 2` run once a third of the jobs are done, run again, count what was lost."""
+    from magplus.batch.state import batch_state, leftovers
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "magplus", "batch", str(manifest), "-o", str(out), "--workers", "2",
+               "--threads", "1", "--quiet"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = max(1, jobs // 3)
+    while process.poll() is None and not (out.is_dir() and batch_state(out).counts()["done"] >= target):
+        time.sleep(0.2)
+    killed_mid_run = process.poll() is None
+    process.kill()
+    process.wait()
+    time.sleep(1.0)  # the workers die with their parent (PR_SET_PDEATHSIG)
+    before = {s.job.output: s.record["finished"] for s in batch_state(out).of("done")}
+    left_after_kill = len(leftovers(out))
+    row = timed_run(manifest, out, workers=2, threads=1)
+    after = {s.job.output: s for s in batch_state(out).jobs}
+    redone = sum(1 for o, finished in before.items() if after[o].record["finished"] != finished)
+    not_done = sum(1 for s in after.values() if s.status != "done")
+    return {"killed_mid_run": killed_mid_run, "done_before_kill": len(before),
+            "temporary_files_after_kill": left_after_kill, "rerun_done": row["done"], "rerun_seconds": row["seconds"],
+            "jobs_lost": redone + not_done, "temporary_files_after_rerun": len(leftovers(out)),
+            "partial_files_after_rerun": len([p for p in out.rglob("*") if ".part" in p.name])}
+
+
+def machine_info() -> dict:
+    import torch
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # other work on the machine skews timings
+    return {"machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+            "load_at_start": load, "python": platform.python_version(), "torch": torch.__version__,
+            "git_commit": git_head(short=True), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *sys.argv])}
+
+
+def markdown(result: dict) -> str:
+    info, rows, resume = result["info"], result["runs"], result["resume"]
+    one, pool, ray = rows["workers=1 threads=1"], rows["workers=2 threads=1"], rows["ray"]
+    lines = ["# magplus batch throughput", "",
+             f"Generated by `benchmarks/batch_throughput.py`: {result['jobs']} synthetic jobs (landmark-warp, "
+             f"Lagrangian α = 8, {result['resolution']} px, {result['frames']} frames, no metrics), each run from an "
+             "empty batch folder. Wall clock from the call to the last record, worker start-up included.", "",
+             f"- machine: {info['machine']}; load average at start {info['load_at_start']}, at end "
+             f"{info['load_at_end']} (a shared machine: other jobs ran at the same time)",
+             f"- torch {info['torch']}, python {info['python']}, ray {ray['ray']}",
+             f"- command: `{info['command']}`; git commit {info['git_commit']}; date {info['date']}", "",
+             "| executor (Ray: 2 CPUs, 1 per task) | jobs/min | wall s | mean s per job (in its worker) | done | failed |",
+             "|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['jobs_per_min']:.1f} | {row['seconds']:.1f} | {row['mean_job_s']:.2f} | "
+                     f"{row['done']} | {row['failed']} |")
+    lines += ["", f"- speed-up of 2 workers over 1 (1 thread each): {pool['jobs_per_min'] / one['jobs_per_min']:.2f}x",
+              f"- Ray overhead against the 2-worker pool: wall {ray['seconds'] / pool['seconds']:.2f}x "
+              f"(ray.init {ray['init_s']:.1f} s not included; with it {(ray['seconds'] + ray['init_s']) / pool['seconds']:.2f}x); "
+              f"videos identical to the pool's: {result['ray_identical_to_pool']}",
+              f"- resume: killed with SIGKILL mid-run: {resume['killed_mid_run']}, {resume['done_before_kill']} job(s) "
+              f"done before the kill, {resume['temporary_files_after_kill']} temporary file(s) left by the kill; the "
+              f"re-run did {resume['rerun_done']} job(s) in {resume['rerun_seconds']:.1f} s; **jobs lost: "
+              f"{resume['jobs_lost']}**, temporary files after the re-run: {resume['temporary_files_after_rerun']}", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=6)
+    args = parser.parse_args()
+    info = machine_info()
+    with tempfile.TemporaryDirectory(prefix="magplus-batch-bench-") as tmp:
+        folder = Path(tmp)
+        manifest = write_manifest(folder, args.jobs, args.resolution, args.frames)
+        runs = {}
+        for name, options in RUNS:
+            runs[name] = timed_run(manifest, folder / name.replace("=", "").replace(" ", "_"), **options)
+            print(name, json.dumps(runs[name]), flush=True)
+        runs["ray"] = ray_run(manifest, folder / "ray")
+        print("ray", json.dumps(runs["ray"]), flush=True)
+        identical = same_videos(folder / "workers2_threads1", folder / "ray")
+        resume = kill_and_resume(manifest, folder / "resume", args.jobs)
+        print("resume", json.dumps(resume), flush=True)
+    info["load_at_end"] = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    result = {"info": info, "jobs": args.jobs, "resolution": args.resolution, "frames": args.frames, "runs": runs,
+              "ray_identical_to_pool": identical, "resume": resume}
+    from magplus.io.atomic import atomic_output
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with atomic_output(RESULTS / "batch_throughput.json") as path:
+        path.write_text(json.dumps(result, indent=1) + "\n")
+    with atomic_output(RESULTS / "batch_throughput.md") as path:
+        path.write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
