@@ -184,3 +184,13 @@ def test_cross_and_synthetic_generators(tmp_path, megc_trees, face_inputs):
     assert [r["seed"] for r in rows] == [10, 11, 12] and rows[0]["output"] == "synth-010.mp4"
     with pytest.raises(InputError, match="must not|same file"):
         write_manifest(face, rows, inputs=[face])
+
+
+def test_threads_per_worker_share_the_available_cores():
+    from magplus.batch.executors import available_cores, threads_per_worker
+
+    cores = available_cores()
+    assert threads_per_worker(1) == cores and threads_per_worker(cores * 4) == 1
+    assert threads_per_worker(2, threads=3) == 3
+    with pytest.raises(InputError, match="--threads must be >= 1"):
+        threads_per_worker(1, threads=0)

@@ -4,7 +4,8 @@ and its JSON record (both atomically), score it when it has ground truth.
 A failure of any kind inside a job (no face found, a broken video, a backbone error) is caught
 and recorded as one line (plus the traceback's tail for debugging) so the other jobs go on; only
 an interruption (Ctrl-C, SIGTERM) stops the run. The record is written last: a job whose record
-says ``done`` has its video in place.
+says ``done`` has its video in place. Scoring that fails after the video is written (a face lost
+in a generated frame) leaves the job done, with ``metrics_error`` in its record.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import traceback
 import warnings
 from typing import Any
 
+from ..errors import MagplusError
 from .inputs import load_case
 from .manifest import BACKBONE_INPUTS, DIRECT, Job
 from .state import FORMAT, output_path, record_path, write_json
@@ -113,7 +115,10 @@ def _execute(job: Job, out_dir: str, record: dict[str, Any]) -> None:
     metrics = curves = None
     if _wants_metrics(job, case):
         start = time.perf_counter()
-        metrics, curves = score(job, case, out)
+        try:
+            metrics, curves = score(job, case, out)
+        except MagplusError as exc:  # e.g. a face lost in a generated frame: the video itself is fine
+            record["metrics_error"] = one_line(exc)
         timings["metrics"] = time.perf_counter() - start
     record.update(status="done", alpha=float(out.alpha), fps=float(out.fps), frames=int(final.shape[0]),
                   driving_peak_px=None if out.amplitude is None else float(out.amplitude.peak),
