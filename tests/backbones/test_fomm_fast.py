@@ -105,3 +105,11 @@ def test_backbone_fast_path_equals_reference_modules_and_bfloat16_is_close():
     assert 0 < _maxdiff(approximate, reference) < 0.05
     with pytest.raises(InputError, match="precision must be one of"):
         _backbone(precision="float16")
+
+
+def test_backbone_refuses_cuda_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    backbone = _backbone()
+    with pytest.raises(InputError, match="use --device cpu"):
+        backbone.to("cuda")
+    assert backbone.device == torch.device("cpu")

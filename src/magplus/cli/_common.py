@@ -190,3 +190,60 @@ def check_onset_faces(label: str, frame: Any, source: Any = None, source_name: s
     if source is not None:
         detect_landmarks(source, what=f"the source image {source_name!r}")
     detect_landmarks(frame, what=f"frame 0 (onset) of {label}")
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def add_compute_arguments(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    """``--threads N`` (default: this machine's cores) and, with ``device``, ``--device cpu|cuda[:N]|auto``."""
+    from ..runtime import available_cores
+
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help=f"CPU threads for torch, OpenCV and BLAS (default: the cores this process may use, "
+                             f"{available_cores()} here)")
+    if device:
+        parser.add_argument("--device", default="cpu",
+                            help="where the backbone's network runs: cpu (default), cuda, cuda:N, or auto (CUDA if present)")
+
+
+def apply_compute_arguments(args: argparse.Namespace):
+    """Set the thread count of ``--threads`` now, before heavy work; return the checked ``--device``.
+
+    Returns:
+        A :class:`torch.device` (CPU when the subcommand has no ``--device``).
+
+    Raises:
+        InputError: CUDA asked for but not available, or a bad device string.
+    """
+    from ..runtime import set_threads, torch_device
+
+    set_threads(args.threads)
+    return torch_device(getattr(args, "device", "cpu"))
+
+
+def device_kwargs(kind: str, name: str, factory: Callable[..., Any], device: Any) -> dict[str, Any]:
+    """``{"device": device}`` for a factory that takes one; ``{}`` on the CPU otherwise.
+
+    Raises:
+        InputError: a GPU asked for but the ``kind`` named ``name`` has no device option (it runs on the CPU).
+    """
+    import inspect
+
+    try:
+        takes_device = "device" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_device = False
+    if takes_device:
+        return {"device": device}
+    if str(device) != "cpu":
+        raise InputError(f"{kind} {name!r} runs on the CPU only (it has no device option); drop --device {device}.")
+    return {}

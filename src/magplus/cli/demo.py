@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_compute_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="transfer a synthetic micro-expression onto the bundled face with MagPlus")
@@ -14,15 +16,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=100.0, help="frame rate of the synthetic clip (default 100)")
     p.add_argument("--backbone", default="landmark-warp", help="backbone (weight-free default)")
     p.add_argument("--magnifier", default="lagrangian", help="magnifier")
+    add_compute_arguments(p, device=False)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..errors import InputError
-    from ._common import check_outputs
+    from ._common import apply_compute_arguments, check_outputs
 
     check_outputs(folders=[args.out], parents=True)
+    apply_compute_arguments(args)
 
     try:
         aus = tuple(int(a) for a in args.aus.split(",") if a.strip())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import check_outputs, parse_alpha
+from ._common import add_compute_arguments, apply_compute_arguments, check_outputs, parse_alpha
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +42,7 @@ def _register_transfer(protocols: argparse._SubParsersAction) -> None:
     p.add_argument("--videos", type=int, default=2, help="clips with a side-by-side video (default 2)")
     p.add_argument("-o", "--output", required=True, help="report folder to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_compute_arguments(p, device=False)
     p.set_defaults(handler=run_transfer)
 
 
@@ -53,6 +54,7 @@ def _register_magnify(protocols: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the textures and noise")
     p.add_argument("-o", "--output", required=True, help="report folder to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_compute_arguments(p, device=False)
     p.set_defaults(handler=run_magnify)
 
 
@@ -82,6 +84,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     from ..eval.transfer import run_transfer as run
 
     _check_transfer_args(args)
+    apply_compute_arguments(args)
     if args.synthetic is not None:
         fps = args.fps or 200.0
         cases = synthetic_cases(args.synthetic, seed=args.seed, resolution=args.resolution, fps=fps,
@@ -109,6 +112,7 @@ def run_magnify(args: argparse.Namespace) -> int:
     for name in args.magnifier:
         MAGNIFIERS.get(name)
     check_outputs(folders=[args.output])
+    apply_compute_arguments(args)
     folder, summary = run(args.magnifier, args.output, quick=args.quick, flow=args.flow, seed=args.seed,
                           progress=not args.quiet, command=equivalent_command(args))
     _print_summary(summary, ("ssim", "rmse", "motion_error", "magnification_error"))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import check_outputs, magnification_factor, positive_float
+from ._common import (add_compute_arguments, apply_compute_arguments, check_outputs, device_kwargs,
+                      magnification_factor, positive_float)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=positive_float, default=None,
                    help="frame rate of a frame folder without fps.txt (default 30)")
     p.add_argument("--lossless", action="store_true", help="lossless output")
+    add_compute_arguments(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,12 +54,15 @@ def face_mask_of(frame, label: str):
     return region_masks(landmarks, size=tuple(frame.shape[-2:]))["face"]
 
 
-def make_magnifier(name: str | None, face: bool):
+def make_magnifier(name: str | None, face: bool, device="cpu"):
     """The magnifier: Lagrangian by default; it scales all motion unless ``face`` (non-rigid only)."""
-    from ..registry import create_magnifier
+    from ..registry import MAGNIFIERS
 
     name = name or "lagrangian"
-    return name, create_magnifier(name, nonrigid_only=face) if name == "lagrangian" else create_magnifier(name)
+    kwargs = device_kwargs("magnifier", name, MAGNIFIERS.get(name), device)
+    if name == "lagrangian":
+        kwargs["nonrigid_only"] = face
+    return name, MAGNIFIERS.create(name, **kwargs)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         MAGNIFIERS.get(args.magnifier)  # unknown names fail before anything is read
     if args.tta < 0:
         raise InputError(f"--tta must be >= 0 steps, got {args.tta}.")
+    device = apply_compute_arguments(args)
     with VideoReader(args.input, fps=args.fps) as reader:
         check_outputs([args.input], videos=[args.output], fps=reader.fps)
         clip_fps = reader.fps
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     label = f"clip {Path(args.input).name!r}"
     if len(frames) < 2:
         raise InputError(f"{args.input!r} has {len(frames)} frame; magnification needs at least 2.")
-    name, magnifier = make_magnifier(args.magnifier, args.face)
+    name, magnifier = make_magnifier(args.magnifier, args.face, device)
     alpha = 1.0 / args.alpha if args.inverse else args.alpha
     mask = face_mask_of(frames[0], label) if args.face else None
     if args.tta:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import (add_driving_arguments, check_onset_faces, check_outputs, open_driving, parse_alpha,
-                      positive_float, read_source_image, sibling_path, write_json)
+from ._common import (add_compute_arguments, add_driving_arguments, apply_compute_arguments, check_onset_faces,
+                      check_outputs, device_kwargs, open_driving, parse_alpha, positive_float, read_source_image,
+                      sibling_path, write_json)
 
 #: CLI flags that are passed to the backbone factory when given (flag dest -> keyword).
 BACKBONE_FLAGS = {
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lossless", action="store_true", help="lossless output (FFV1 .mkv or H.264 qp 0)")
     p.add_argument("--report", default=None, help="write a JSON summary (alpha, motion peaks, timings) here")
     add_driving_arguments(p)
+    add_compute_arguments(p)
     g = p.add_argument_group("backbone inputs (only what the chosen backbone needs)")
     g.add_argument("--checkpoint", help="official checkpoint (fomm: vox-cpk.pth.tar, fsrt: vox256.pt, "
                                        "metaportrait: ckpt_base.pth.tar)")
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import BACKBONES, MAGNIFIERS
 
     started = time.perf_counter()
-    BACKBONES.get(args.backbone)  # unknown names fail before anything is read
+    backbone_factory = BACKBONES.get(args.backbone)  # unknown names fail before anything is read
+    device = apply_compute_arguments(args)
     for name in (args.magnifier, args.demagnifier):
         if name is not None:
             MAGNIFIERS.get(name)
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise InputError(f"--alpha must be 'auto' or >= 1 (the result is de-magnified by 1/alpha), got {args.alpha}.")
     backbone_kwargs = {kw: getattr(args, dest) for dest, kw in BACKBONE_FLAGS.items() if getattr(args, dest)}
+    backbone_kwargs.update(device_kwargs("backbone", args.backbone, backbone_factory, device))
     source = read_source_image(args.source)
     driving = driving_input.load()
     if len(driving) < 2:

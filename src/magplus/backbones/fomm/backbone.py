@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ...errors import InputError, ShapeError
+from ...runtime import torch_device
 from ...types import check_frames, check_image
 from ...weights import load_state_dict_strict
 from ..base import AnimationBackbone
@@ -180,7 +181,7 @@ class FOMMBackbone(AnimationBackbone):
             self._inference[1].align_corners = value
 
     def to(self, device: str | torch.device) -> "FOMMBackbone":
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.kp_detector.to(self.device)
         self.generator.to(self.device)
         self._inference = None

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ...errors import InputError, ShapeError
+from ...runtime import torch_device
 from ...types import check_frames, check_shape
 from ..base import AnimationBackbone
 from ..motion import Motion
@@ -127,14 +128,14 @@ class FSRTBackbone(AnimationBackbone):
         self.model = FSRTModel(self.config).eval()
         self.load_reports = self.model.load_official(read_kp_checkpoint(kp_checkpoint),
                                                      read_model_checkpoint(checkpoint), strict=strict)
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model.to(self.device)
         self.chunk_size, self.render_size = chunk_size, render_size
         self.relative, self.find_best_frame, self.adapt_scale = relative, find_best_frame, adapt_scale
         self.show_progress, self.precision = show_progress, precision
 
     def to(self, device: str | torch.device) -> "FSRTBackbone":
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model.to(self.device)
         return self
 
