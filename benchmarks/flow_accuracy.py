@@ -30,6 +30,7 @@ from _machine import cpu_model, git_head  # noqa: E402  (benchmarks/ is the scri
 import torch
 
 import magplus
+from magplus.flow.opencv import DISFlow
 from magplus.io.atomic import atomic_output
 from magplus.ops.flow_utils import end_point_error
 
@@ -103,6 +104,52 @@ def evaluate(name: str, pairs: list[dict]) -> list[dict]:
     return rows
 
 
+def _legacy_dis_pair(preset: str, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """The per-pair DIS path before the reuse change: float64 grey conversion and a new DIS object."""
+    import cv2
+    import numpy as np
+
+    def gray(image: torch.Tensor) -> np.ndarray:
+        array = np.moveaxis(image.detach().cpu().double().numpy(), 0, -1) * 255.0
+        return np.clip(np.rint(array @ np.array([0.299, 0.587, 0.114])), 0, 255).astype(np.uint8)
+
+    dis = cv2.DISOpticalFlow_create(getattr(cv2, DISFlow._PRESETS[preset]))
+    return torch.from_numpy(dis.calc(gray(src), gray(tgt), None)).permute(2, 0, 1)
+
+
+def dis_cost(pairs: list[dict], repeats: int = 3) -> list[dict]:
+    """DIS seconds per 256² pair before/after the object reuse and float32 grey conversion, per preset.
+
+    Both paths run interleaved on the same pairs in this process (the ratio survives a loaded
+    machine); the figure is the median over pairs and repeats. EPE of the current path, as in
+    :func:`evaluate`, shows what each preset costs in accuracy.
+    """
+    import statistics
+
+    rows = []
+    for preset in DISFlow._PRESETS:
+        current = DISFlow(preset)
+        before, after, epe_face, epe_motion, max_diff = [], [], [], [], 0.0
+        for _ in range(repeats):
+            for pair in pairs:
+                start = time.perf_counter()
+                old = _legacy_dis_pair(preset, pair["src"], pair["tgt"])
+                middle = time.perf_counter()
+                new = current(pair["src"][None], pair["tgt"][None])[0]
+                after.append(time.perf_counter() - middle)
+                before.append(middle - start)
+                max_diff = max(max_diff, float((new - old).abs().max()))
+        for pair in pairs:
+            flow = current(pair["src"][None], pair["tgt"][None])[0]
+            epe_face.append(float(end_point_error(flow, pair["gt"], mask=pair["face"].float(), border=8)))
+            epe_motion.append(float(end_point_error(flow, pair["gt"], mask=pair["motion"].float(), border=8)))
+        rows.append(dict(preset=preset, before_s=statistics.median(before), after_s=statistics.median(after),
+                         speedup=statistics.median(before) / statistics.median(after),
+                         max_abs_flow_diff_px=max_diff, epe_face=statistics.mean(epe_face),
+                         epe_motion=statistics.mean(epe_motion), pairs=len(pairs) * repeats))
+    return rows
+
+
 def time_lk_training(device: str = "cpu", repeats: int = 3) -> list[dict]:
     """Best-of-``repeats`` forward and backward time of LK for batches of 1 and 4 at 128² and 256²."""
     estimator = magplus.create_flow("lucas-kanade")
@@ -147,6 +194,16 @@ def markdown(result: dict) -> str:
     for row in result["accuracy"]:
         lines.append(f"| {row['method']} | {row['amplitude_px']:g} | {row['motion_mean_px']:.3f} | {row['epe_face']:.3f} | "
                      f"{row['epe_motion']:.3f} | {row['seconds_per_pair']:.3f} |")
+    if result.get("dis_cost"):
+        lines += ["", "## DIS per pair: before/after object reuse and float32 grey conversion", "",
+                  "Before: a new `cv2.DISOpticalFlow` and a float64 grey conversion per pair (magplus up to 143a119); "
+                  "after: one object per estimator, float32 conversion. Interleaved in one process, median "
+                  "seconds per 256² pair; EPE (px) over all amplitudes with the current path.", "",
+                  "| preset | before (s) | after (s) | speed-up | max flow diff (px) | EPE face | EPE region |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for row in result["dis_cost"]:
+            lines.append(f"| {row['preset']} | {row['before_s']:.4f} | {row['after_s']:.4f} | {row['speedup']:.2f}x | "
+                         f"{row['max_abs_flow_diff_px']:.3g} | {row['epe_face']:.3f} | {row['epe_motion']:.3f} |")
     lines += ["", "## Lucas–Kanade forward + backward (training cost)", "",
               "| size | batch | device | forward (s) | backward (s) |", "|---:|---:|---|---:|---:|"]
     for row in result["lk_training"]:
@@ -173,7 +230,8 @@ def main(argv: list[str] | None = None) -> dict:
     pairs, data = synth_pairs(args.seeds)
     methods = args.methods or magplus.list_flows()
     accuracy = [row for name in methods for row in evaluate(name, pairs)]
-    result = dict(data=data, accuracy=accuracy, lk_training=time_lk_training(args.device), machine=machine(args.threads))
+    result = dict(data=data, accuracy=accuracy, dis_cost=dis_cost(pairs), lk_training=time_lk_training(args.device),
+                  machine=machine(args.threads))
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_output(args.out / "flow_accuracy.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))

@@ -67,3 +67,34 @@ def test_bad_inputs_raise():
         DISFlow()(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4))
     with pytest.raises(ShapeError, match="torch tensor or a numpy array"):
         DISFlow()([1, 2], [1, 2])
+
+
+def test_reused_dis_object_gives_the_same_flow_as_a_fresh_one(shifted_pair):
+    import pickle
+
+    src, tgt = shifted_pair
+    reused = DISFlow()
+    first = reused(src, tgt)
+    other = reused(tgt, src)  # a different pair in between must leave no state behind
+    assert reused._estimator is not None and not torch.equal(first, other)
+    assert torch.equal(reused(src, tgt), first)
+    assert torch.equal(DISFlow()(src, tgt), first)
+    copy = pickle.loads(pickle.dumps(reused))  # worker processes get their own OpenCV object
+    assert copy._estimator is None and torch.equal(copy(src, tgt), first)
+    reused.preset = "ultrafast"
+    assert reused._estimator is None and reused(src, tgt).shape == first.shape
+
+
+def test_float32_gray_conversion_matches_float64_but_at_rounding_ties():
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+    exact = np.moveaxis(images.double().numpy(), 1, -1) * 255.0 @ luma
+    want = np.clip(np.rint(exact), 0, 255).astype(np.uint8)
+    gray, _ = to_gray_uint8(images)
+    near_tie = np.abs(exact - np.floor(exact) - 0.5) < 1e-4
+    assert np.array_equal(gray[~near_tie], want[~near_tie])
+    assert np.abs(gray.astype(int) - want).max() <= 1
+    rgb = (images[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    from_uint8, single = to_gray_uint8(rgb)
+    exact_uint8 = rgb.astype(np.float64) @ luma
+    assert single and np.abs(from_uint8[0].astype(int) - np.rint(exact_uint8)).max() <= 1

@@ -18,7 +18,7 @@ from ..types import describe_shape
 from .base import FlowEstimator
 from .lucas_kanade import LUMA_WEIGHTS
 
-_LUMA = np.array(LUMA_WEIGHTS, dtype=np.float64)
+_LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 
 
 def _cv2():
@@ -41,42 +41,70 @@ def to_gray_uint8(images: Any, name: str = "images") -> tuple[np.ndarray, bool]:
 
     Accepts torch ``(B, 3, H, W)`` / ``(3, H, W)`` / ``(B, 1, H, W)`` floats in [0, 1], or numpy
     ``(B, H, W, 3)`` / ``(H, W, 3)`` (uint8, or floats in [0, 1]) and ``(H, W)`` / ``(B, H, W)`` gray.
+    The luma is computed in float32 (on the tensor's device) and rounded half to even: float32
+    carries 24 bits, far more than the 8 kept, so this differs from a float64 conversion only
+    where the value lies within ~1e-5 of a rounding boundary.
     """
     if isinstance(images, torch.Tensor):
-        array = images.detach().cpu().double().numpy()
-        single = array.ndim == 3
-        if single:
-            array = array[None]
-        if array.ndim != 4 or array.shape[1] not in (1, 3):
+        single = images.ndim == 3
+        batch = images[None] if single else images
+        if batch.ndim != 4 or batch.shape[1] not in (1, 3):
             raise ShapeError(f"{name} must be a tensor (B, 3, H, W) or (3, H, W), got {describe_shape(images)}.")
-        array = np.moveaxis(array, 1, -1) * 255.0
-    elif isinstance(images, np.ndarray):
-        array = images.astype(np.float64) * (1.0 if images.dtype == np.uint8 else 255.0)
-        single = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3))
-        if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] not in (1, 3)):
-            array = array[..., None]
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4 or array.shape[-1] not in (1, 3):
-            raise ShapeError(f"{name} must be an array (B, H, W, 3), (H, W, 3) or (H, W), got {describe_shape(images)}.")
-    else:
+        batch = batch.detach().float()
+        if batch.shape[1] == 3:
+            weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float32, device=batch.device).view(1, 3, 1, 1)
+            batch = (batch * weights).sum(dim=1)
+        else:
+            batch = batch[:, 0]
+        gray = batch.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        return gray.cpu().numpy(), single
+    if not isinstance(images, np.ndarray):
         raise ShapeError(f"{name} must be a torch tensor or a numpy array, got {describe_shape(images)}.")
-    gray = array[..., 0] if array.shape[-1] == 1 else array @ _LUMA
+    array = images
+    single = array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3))
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] not in (1, 3)):
+        array = array[..., None]
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3):
+        raise ShapeError(f"{name} must be an array (B, H, W, 3), (H, W, 3) or (H, W), got {describe_shape(images)}.")
+    if array.dtype == np.uint8 and array.shape[-1] == 1:
+        return np.ascontiguousarray(array[..., 0]), single
+    scaled = array.astype(np.float32) * (1.0 if array.dtype == np.uint8 else 255.0)
+    gray = scaled[..., 0] if scaled.shape[-1] == 1 else scaled @ _LUMA
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8), single
 
 
 class OpenCVFlow(FlowEstimator):
-    """Base of the OpenCV wrappers: converts inputs, loops over the batch, returns torch flow."""
+    """Base of the OpenCV wrappers: converts inputs, loops over the batch, returns torch flow.
+
+    The OpenCV estimator object is created once per wrapper and reused for every pair (creating
+    one allocates its buffers again; ``calc(src, tgt, None)`` keeps no state between pairs, so the
+    flow is the same). One wrapper is therefore not safe to call from several threads at once;
+    use one per thread. Pickled copies (worker processes) create their own.
+    """
 
     differentiable = False
+    _estimator: Any = None
 
     def _create(self):
         """A fresh OpenCV estimator object (with ``calc``) or None when :meth:`_calc` is overridden."""
         return None
 
+    def _instance(self):
+        """The estimator object of this wrapper, created on first use."""
+        if self._estimator is None:
+            self._estimator = self._create()
+        return self._estimator
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_estimator", None)  # OpenCV objects do not pickle
+        return state
+
     def _calc(self, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
         """Flow ``(H, W, 2)`` float32 between two uint8 gray images."""
-        return self._create().calc(src, tgt, None)
+        return self._instance().calc(src, tgt, None)
 
     def forward(self, src, tgt) -> torch.Tensor:
         """Flow ``(B, 2, H, W)`` float32 (``(2, H, W)`` for a single pair) with ``backward_warp(tgt, flow) ≈ src``.
@@ -108,9 +136,18 @@ class DISFlow(OpenCVFlow):
                 "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
 
     def __init__(self, preset: str = "medium"):
-        if preset not in self._PRESETS:
-            raise InputError(f"preset must be one of {sorted(self._PRESETS)}, got {preset!r}.")
         self.preset = preset
+
+    @property
+    def preset(self) -> str:
+        return self._preset
+
+    @preset.setter
+    def preset(self, value: str) -> None:
+        if value not in self._PRESETS:
+            raise InputError(f"preset must be one of {sorted(self._PRESETS)}, got {value!r}.")
+        self._preset = value
+        self._estimator = None  # built again with the new preset on the next pair
 
     def _create(self):
         cv2 = _cv2()
