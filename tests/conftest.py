@@ -12,6 +12,19 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_sessionstart(session):
+    """Stop at once, with the fix, when mediapipe is missing (face tests cannot run without it).
+
+    It is not in the `test` extra (see pyproject.toml): `pip install -e .[test]` alone would
+    otherwise give dozens of import errors instead of one line.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("mediapipe") is None:
+        raise pytest.UsageError("mediapipe is not installed; run `make test`, or `pip install --no-deps "
+                                "mediapipe==0.10.21` (its declared jax/GUI-OpenCV dependencies are not needed).")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     """One intra-op thread for every test: the tensors are tiny, and on a 2-core machine shared with

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from magplus.cli import main
+from magplus.errors import InputError
 from magplus.eval.magnify import protocol_samples, run_magnify, score_sample
 
 
@@ -102,5 +103,5 @@ def test_dataset_cases_from_a_generic_table(tmp_path):
     assert case.name == "p1/v.mkv@face" and case.driving.shape == (5, 3, 20, 28) and case.fps == 50
     assert (case.annotation.onset, case.annotation.apex, case.annotation.offset) == (0, 2, 4)
     assert sorted(case.aus, key=str) == sorted([(12, "L"), (4, None)], key=str) and not case.aligned
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(InputError, match=r"source image '.*missing\.png' does not exist; pass existing face images"):
         dataset_cases("generic", clips, table, sources=[tmp_path / "missing.png"])

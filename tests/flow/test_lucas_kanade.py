@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from flow_testdata import fourier_shift, interior_epe, make_texture, nonrigid_pair
+from golden_parity import spread_tolerance
 
 import magplus
 from magplus.errors import InputError, ShapeError
@@ -58,7 +59,12 @@ def test_batch_and_unbatched_shapes(texture128):
     mean = flow[..., 10:-10, 10:-10].mean(dim=(2, 3))
     assert torch.allclose(mean, torch.tensor([[0.5, 0.0], [0.0, -0.5]]), atol=0.03)
     single = LucasKanadeFlow()(small[0], tgt[0])
-    assert single.shape == (2, 64, 64) and torch.allclose(single, flow[0], atol=1e-5)
+    assert single.shape == (2, 64, 64)
+    # Batched convolutions round differently: held to max(1e-5 x magnitude, 8 x the float32-vs-float64
+    # spread of this very flow) (golden_parity.spread_tolerance). Measured: batched vs single 1.4e-6,
+    # spread 3.5e-6, so 2.8e-5 (was a flat 1e-5).
+    tolerance = spread_tolerance(single, LucasKanadeFlow()(small[0].double(), tgt[0].double()))
+    assert float((single - flow[0]).abs().max()) <= tolerance
 
 
 def test_gradcheck_both_inputs_float64():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -30,9 +32,15 @@ def shifted_clip(ref: torch.Tensor, shifts: list[float]) -> tuple[torch.Tensor, 
 @pytest.mark.parametrize("magnifier", [EulerianMagnifier(levels=4), LagrangianMagnifier(flow=None)], ids=["eulerian", "lagrangian"])
 def test_alpha_one_is_identity(magnifier):
     ref = textured()
-    frames, _ = shifted_clip(ref, [0.0, 0.3, 0.6])
-    out = magnifier(ref, frames, 1.0)
+    frames, flows = shifted_clip(ref, [0.0, 0.3, 0.6])
+    out = magnifier(ref, frames, 1.0, flows=flows)
     assert torch.equal(out, frames)
+    # Just above 1 the real computation runs (pyramid / warps), not the α = 1 short cut, and must
+    # still return the frames; α = 3 must not. Measured max |out - frames|: 7.6e-6 (Eulerian) and
+    # 8.1e-6 (Lagrangian) at α = 1.0001; 0.15 and 0.16 at α = 3.
+    near = magnifier(ref, frames, 1.0001, flows=flows)
+    assert 0 < float((near - frames).abs().max()) < 1e-4
+    assert float((magnifier(ref, frames, 3.0, flows=flows) - frames).abs().max()) > 0.05
 
 
 def smooth_texture(size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -52,6 +60,41 @@ def test_lagrangian_with_known_flow_scales_motion():
     # Two bilinear resamplings (input shift, then magnification) versus one: the residual is
     # interpolation blur, an order of magnitude below the motion being added.
     assert interior_error(out, expected) < 0.15 * interior_error(frames, expected)
+
+
+@pytest.mark.parametrize("nonrigid_only", [False, True], ids=["all-motion", "similarity-removed"])
+def test_lagrangian_forward_with_dis_scales_a_known_field(nonrigid_only):
+    """The default forward() (DIS flow, smoothing, fold guard) on a texture moved by a known field:
+    a translation (0.3, -0.2) px plus a stretch u = k x, v = -k y (+-0.5 px at the borders, no
+    similarity part), α = 4. The expected motion is α F, or S + α (F - S) with S the similarity fit
+    of F when ``nonrigid_only``. The output's motion is measured with Lucas-Kanade, not DIS.
+
+    Measured end-point error of the last frame (the largest motion, mean 2.0 / 1.6 px): 0.10 px
+    against the expected field; 0.29-0.47 px against α = 3 or 5, 1.1 px against the other mode.
+    """
+    from magplus.flow.lucas_kanade import LucasKanadeFlow
+    from magplus.magnify.lagrangian import similarity_flow
+
+    size = 64
+    ref = textured(size)
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    ys, xs = torch.meshgrid(coords, coords, indexing="ij")
+    k = 0.5 / (size / 2)
+    field = torch.stack([0.3 + k * xs, -0.2 - k * ys])
+    flows = torch.stack([t * field for t in (0.0, 0.5, 1.0)])
+    frames = backward_warp(ref[None].expand(3, -1, -1, -1), -flows).clamp(0, 1)
+    out = LagrangianMagnifier(nonrigid_only=nonrigid_only)(ref, frames, 4.0)
+    measured = LucasKanadeFlow()(ref[None], out[2:])[0]
+    rigid = similarity_flow(flows)[2] if nonrigid_only else torch.zeros_like(field)
+    wrong_mode = torch.zeros_like(field) if nonrigid_only else similarity_flow(flows)[2]
+
+    def error(alpha: float, kept: torch.Tensor) -> float:
+        expected = kept + alpha * (flows[2] - kept)
+        return float((measured - expected).norm(dim=0)[8:-8, 8:-8].mean())
+
+    assert error(4.0, rigid) < 0.18
+    assert min(error(3.0, rigid), error(5.0, rigid)) > 0.25
+    assert error(4.0, wrong_mode) > 0.8
 
 
 def test_lagrangian_attenuates_with_alpha_below_one():
@@ -101,13 +144,40 @@ def test_eulerian_reference_filter_scales_small_motion():
     assert err_mag < 0.35 * err_none
 
 
-def test_eulerian_bandpass_needs_fps_and_runs():
-    ref = textured(32)
-    frames, _ = shifted_clip(ref, [0.0, 0.2, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0])
+def _mean_horizontal_motion(ref: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Mean horizontal Lucas-Kanade flow ref -> each frame over the interior, ``(T,)`` px."""
+    from magplus.flow.lucas_kanade import LucasKanadeFlow
+
+    flow = LucasKanadeFlow()(ref[None].expand_as(frames), frames)
+    return flow[:, 0, 8:-8, 8:-8].mean(dim=(1, 2))
+
+
+def test_eulerian_bandpass_magnifies_the_band_only():
+    """A 5 Hz, 0.08 px oscillation on top of a 0.4 px/s drift, 45 frames at 30 fps, band 2-10 Hz, α = 5.
+
+    Fitting sine + cosine + line to the measured (Lucas-Kanade) motion: the oscillation grows from
+    0.079 to 0.26 px (x3.3: linear Eulerian magnification loses some, and the residual band is
+    left alone), the drift stays at 0.39 -> 0.36 px/s. A reference filter would magnify the drift
+    too; a filter that passed nothing would leave the oscillation at x1.
+    """
+    ref = gaussian_blur(textured(48, seed=1)[None], 2.0)[0]
+    time = torch.arange(45) / 30.0
+    wave = torch.sin(2 * math.pi * 5.0 * time)
+    frames, _ = shifted_clip(ref, (0.08 * wave + 0.4 * time).tolist())
     with pytest.raises(InputError, match="fps"):
         EulerianMagnifier(temporal_filter="bandpass")(ref, frames, 5.0)
-    out = EulerianMagnifier(levels=3, temporal_filter="bandpass", fps=30, band_hz=(1.0, 10.0))(ref, frames, 5.0)
-    assert out.shape == frames.shape and torch.isfinite(out).all()
+    out = EulerianMagnifier(levels=3, temporal_filter="bandpass", fps=30, band_hz=(2.0, 10.0),
+                            lambda_cutoff=1.0)(ref, frames, 5.0)
+    design = torch.stack([wave, torch.cos(2 * math.pi * 5.0 * time), torch.ones(45), time], 1).double()
+
+    def fit(clip: torch.Tensor) -> tuple[float, float]:
+        coef = torch.linalg.lstsq(design, _mean_horizontal_motion(ref, clip).double()[:, None]).solution[:, 0]
+        return float(coef[:2].norm()), float(coef[3])
+
+    (wave_in, drift_in), (wave_out, drift_out) = fit(frames), fit(out)
+    assert abs(wave_in - 0.08) < 0.01 and abs(drift_in - 0.4) < 0.04  # the measurement itself
+    assert 2.5 < wave_out / wave_in < 4.5, (wave_in, wave_out)
+    assert 0.8 < drift_out / drift_in < 1.2, (drift_in, drift_out)
 
 
 def test_magnifier_input_validation():

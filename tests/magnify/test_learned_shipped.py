@@ -1,7 +1,10 @@
 """The SHIPPED MagPlus / DeMagPlus weights on held-out texture (scikit-image "coins", never trained on).
 
 Shifts are measured with phase correlation (scikit-image, 1/100 px), independent of magplus's
-flow code. Tolerances: ±25% of the magnified shift, the accuracy the benchmark reports at these α.
+flow code. Tolerances are set from measured runs so that a neighbouring α fails: the magnified
+shift within ±12% (measured within 2%; α = 8 instead of 10 is 20% short), the motion curve's
+least-squares gain within ±15% of α and its largest error under 0.35 px (measured 0.94 α and
+0.20 px at α = 12; α = 8 gives 0.60 α and 0.75 px).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def test_subpixel_shift_is_magnified(source, magplus, delta, alpha):
     ref, frame = shifted(source, 0), shifted(source, delta)
     out = magplus(ref, frame[None], alpha)[0]
     dx, dy = measured_shift(ref, out)
-    assert abs(dx - alpha * delta) < 0.25 * alpha * delta and abs(dy) < 0.1 * alpha * delta
+    assert abs(dx - alpha * delta) < 0.12 * alpha * delta and abs(dy) < 0.1 * alpha * delta
 
 
 def test_motion_curve_follows_alpha_and_still_frames_stay_still(source, magplus):
@@ -61,8 +64,10 @@ def test_motion_curve_follows_alpha_and_still_frames_stay_still(source, magplus)
     frames = torch.stack([shifted(source, d) for d in deltas])
     out = magplus(frames[0], frames, 12.0)
     curve = torch.tensor([measured_shift(frames[0], o)[0] for o in out])
-    expected = 12.0 * torch.tensor(deltas)
-    assert (curve - expected).abs().max() < 0.3 + 0.2 * expected.max()
+    truth = torch.tensor(deltas)
+    gain = float((curve * truth).sum() / (truth * truth).sum())
+    assert abs(gain - 12.0) < 0.15 * 12.0, (gain, curve.tolist())
+    assert (curve - 12.0 * truth).abs().max() < 0.35, curve.tolist()
     # No flicker: the frames identical to the reference come out (almost) unchanged.
     for index in (0, 5):
         assert (out[index] - frames[index]).abs().mean() < 2 / 255
