@@ -166,7 +166,7 @@ def test_tvl1_flow_agrees_with_ground_truth(face, landmarks):
     0.06-0.14 px in the face, against 0.7-0.85 px for a zero flow; DOMAIN.md §3 reports 0.04-0.07 px
     for TV-L1 on pure sub-pixel shifts. 0.2 px leaves room for its smoothing of local motion.
     """
-    cv2 = pytest.importorskip("cv2")
+    import cv2  # opencv-contrib is a dependency: missing is an error, not a skip
     from magplus.types import to_uint8
 
     program = short_program([4, 12], amplitude=2.5, drift=(0.6, -0.4), noise_sigma=0.005, quantise=True, seed=1)
