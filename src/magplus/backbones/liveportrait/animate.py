@@ -85,6 +85,5 @@ def driving_keypoints(source: SourceKeypoints, motion: LivePortraitMotion, refer
         keypoints = compose_absolute(source, motion)
     if stitching is not None:
         keypoints = stitch(stitching, source.x_s, keypoints)
-    if driving_multiplier != 1.0:
-        keypoints = source.x_s + (keypoints - source.x_s) * driving_multiplier
-    return keypoints
+    # Applied even at 1, as upstream does: (x_d - x_s) + x_s differs from x_d in the last bit.
+    return source.x_s + (keypoints - source.x_s) * driving_multiplier
