@@ -47,6 +47,10 @@ def child(name: str, options: dict) -> None:
     sys.path.insert(0, str(HERE))
     import importlib
 
+    from magplus.runtime import set_threads
+
+    set_threads(options["threads"])  # before torch is imported: the OpenMP wait policy applies too
+
     module = importlib.import_module(f"backbone_cases.{name}")
     accepted = inspect.signature(module.run).parameters
     kwargs = {k: v for k, v in options.items() if k in accepted or k in ("frames", "size", "threads")}

@@ -19,6 +19,8 @@ def restore_threads(monkeypatch):
     """Put torch's and OpenCV's thread counts and the environment back after the test."""
     for variable in THREAD_VARIABLES:
         monkeypatch.setenv(variable, "1")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     yield
     torch.set_num_threads(torch_threads)
@@ -30,11 +32,19 @@ def test_set_threads_reaches_torch_opencv_and_the_environment(restore_threads):
 
     assert set_threads(2) == 2
     assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
-    assert all(os.environ[v] == "2" for v in THREAD_VARIABLES)
+    assert all(os.environ[v] == "2" for v in THREAD_VARIABLES) and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     assert set_threads() == available_cores() == torch.get_num_threads()
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(InputError, match="threads must be a whole number >= 1"):
             set_threads(bad)
+
+
+def test_set_threads_keeps_a_wait_policy_the_user_chose(restore_threads, monkeypatch):
+    import os
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    set_threads(1)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_torch_device_checks_cuda_before_any_work(monkeypatch):
