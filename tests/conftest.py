@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from golden_parity import GOLDEN_ENV, golden_dir, summary_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,17 +42,6 @@ def _deterministic():
     yield
 
 
-#: The golden vectors shipped with the repository (outputs of the official code; see its README).
-GOLDEN_IN_REPO = ROOT / "tests" / "data" / "golden"
-GOLDEN_ENV = "MAGPLUS_GOLDEN_DIR"
-
-
-def golden_dir() -> Path:
-    """Folder of the official golden vectors: ``$MAGPLUS_GOLDEN_DIR`` if set, else tests/data/golden."""
-    override = os.environ.get(GOLDEN_ENV)
-    return Path(override) if override else GOLDEN_IN_REPO
-
-
 @pytest.fixture(scope="session")
 def golden() -> Path:
     """The golden-vector folder. Missing is a failure, not a skip: the parity tests are the point."""
@@ -65,8 +54,6 @@ def golden() -> Path:
 
 def pytest_terminal_summary(terminalreporter):
     """Print the observed golden-parity differences, so that exactness stays visible in `make test`."""
-    from golden_parity import summary_lines
-
     lines = summary_lines()
     if lines:
         terminalreporter.write_sep("-", f"golden parity ({golden_dir()})")

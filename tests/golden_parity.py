@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,16 @@ import torch
 
 MULTIPLE = 8.0
 FLOOR = 1e-5
+
+#: The golden vectors shipped with the repository (outputs of the official code; see its README).
+GOLDEN_IN_REPO = Path(__file__).resolve().parent / "data" / "golden"
+GOLDEN_ENV = "MAGPLUS_GOLDEN_DIR"
+
+
+def golden_dir() -> Path:
+    """Folder of the official golden vectors: ``$MAGPLUS_GOLDEN_DIR`` if set, else tests/data/golden."""
+    override = os.environ.get(GOLDEN_ENV)
+    return Path(override) if override else GOLDEN_IN_REPO
 
 #: (model, key, observed max |diff|, tolerance, recorded spread) of every check made in this run.
 RESULTS: list[tuple[str, str, float, float, float]] = []

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import GOLDEN_IN_REPO
+from golden_parity import GOLDEN_IN_REPO
 
 CASES = ("fomm", "fsrt", "metaportrait", "liveportrait")
 

@@ -75,5 +75,9 @@ def test_cli_unreadable_and_faceless_images(tmp_path, capsys):
     cv2.imwrite(str(blank), np.full((64, 64, 3), 128, np.uint8))
     assert main(["synth", "--face", str(blank), "-o", str(tmp_path / "c.mp4")]) == 2
     assert "no face found" in capsys.readouterr().err
+    # An input as the output: refused before anything is written (the output check now names the
+    # image extension first, which a video output cannot have), and the input is left untouched.
+    before = blank.read_bytes()
     assert main(["synth", "--face", str(blank), "-o", str(blank)]) == 2
-    assert "same file as an input" in capsys.readouterr().err
+    assert "extension '.png' is not one of" in capsys.readouterr().err
+    assert blank.read_bytes() == before
