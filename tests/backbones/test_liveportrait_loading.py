@@ -146,3 +146,18 @@ def test_reenact_cli_names_the_weights_flag(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nowhere' does not exist" in err and "--weights DIR" in err
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("options, pattern", [
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"driving_multiplier": -1.0}, "driving_multiplier must be a finite number > 0"),
+])
+def test_bad_options_fail_before_any_weights_are_read(tmp_path, options, pattern):
+    with pytest.raises(InputError, match=pattern):
+        create_backbone("liveportrait", weights_dir=tmp_path / "nowhere", **options)
+
+
+def test_input_size_must_fit_the_architecture(case, tmp_path):
+    config = write_official_folder(case, tmp_path)
+    with pytest.raises(InputError, match="input_size must be a multiple of 32"):
+        create_backbone("liveportrait", weights_dir=tmp_path, config=config, input_size=48)

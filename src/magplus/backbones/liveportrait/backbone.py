@@ -48,6 +48,13 @@ class LivePortraitSource:
     size: tuple[int, int]
 
 
+def _check_options(batch_size: Any, driving_multiplier: Any) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    if not (isinstance(driving_multiplier, (int, float)) and math.isfinite(driving_multiplier) and driving_multiplier > 0):
+        raise InputError(f"driving_multiplier must be a finite number > 0 (1 = off), got {driving_multiplier!r}.")
+
+
 def size_multiple(config: Mapping[str, Any]) -> int:
     """Input sides must be multiples of this: 32 for the ConvNeXt strides, and the appearance
     downsampling times the 3-D hourglass pooling (128 for the official model)."""
@@ -87,6 +94,7 @@ class LivePortraitBackbone(AnimationBackbone):
                  input_size: int | None = 256, native_output: bool = False, batch_size: int = 4, strict: bool = True):
         if weights_dir is not None and weights is not None and os.fspath(weights_dir) != os.fspath(weights):
             raise InputError(f"give the LivePortrait weights once: weights_dir={weights_dir!r} and weights={weights!r} differ.")
+        _check_options(batch_size, driving_multiplier)  # before the (slow) weights are read
         states, stored = read_weights(weights_dir if weights_dir is not None else weights, with_mlps=stitching)
         if isinstance(config, (str, os.PathLike)):
             config = read_config_file(os.fspath(config))
@@ -111,13 +119,10 @@ class LivePortraitBackbone(AnimationBackbone):
 
     def _setup(self, networks, device, relative, stitching, expression_friendly, driving_multiplier, input_size,
                native_output, batch_size) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        _check_options(batch_size, driving_multiplier)
         multiple = size_multiple(networks.config)
         if input_size is not None and (not isinstance(input_size, int) or input_size < multiple or input_size % multiple):
             raise InputError(f"input_size must be a multiple of {multiple} (e.g. 256) or None, got {input_size!r}.")
-        if not (isinstance(driving_multiplier, (int, float)) and driving_multiplier > 0):
-            raise InputError(f"driving_multiplier must be a number > 0 (1 = off), got {driving_multiplier!r}.")
         if stitching and networks.stitching is None:
             raise InputError("stitching=True needs the stitching MLP; load stitching_retargeting_module.pth.")
         self.networks = networks.eval()
