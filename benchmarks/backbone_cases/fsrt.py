@@ -84,6 +84,34 @@ def _signal_carrying_weights(model: FSRTModel) -> None:
                 module.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
 
 
+def decode_flops_per_frame(model: FSRTModel, encoded, keypoints: torch.Tensor, expression: torch.Tensor,
+                           size: int, sample_pixels: int = 1024) -> float:
+    """Floating-point operations of decoding one ``size`` x ``size`` frame (exact path, K/V cached).
+
+    Every pixel's query costs the same, so a ``sample_pixels`` chunk is counted with
+    :class:`torch.utils.flop_counter.FlopCounterMode` and scaled to the frame.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pixels = pixel_grid(size, size, keypoints.device).reshape(1, -1, 2)[:, :sample_pixels]
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.decoder(encoded.memory, pixels, keypoints[None], expression[None])
+    return counter.get_total_flops() * (size * size) / pixels.shape[1]
+
+
+def gemm_flops_per_s(device: torch.device, repeats: int = 5) -> float:
+    """Best measured float32 GEMM rate on the decoder's dominant shape (8192 x 768 @ 768 x 768)."""
+    a, b = torch.randn(8192, 768, device=device), torch.randn(768, 768, device=device)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 8192 * 768 * 768 / best
+
+
 def run(frames: int = 2, size: int = 256, threads: int = 2, device: str = "cpu",
         baseline_frames: int | None = None) -> list[dict]:
     """Time the stages on random driving frames of ``size`` x ``size`` (>= 128) with ``threads`` threads.
@@ -145,5 +173,15 @@ def run(frames: int = 2, size: int = 256, threads: int = 2, device: str = "cpu",
             else "exact up to float32 rounding")
         rows.append(make_row("fsrt", stage, str(dev), frames, seconds, memory["peak_mb"], baseline_fps, diff,
                              f"{common}; source encoded once, cached K/V, chunks of {CHUNK_SIZE}, SDPA; {how}"))
+    rows.append(exact_bound_row(model, encoded, kp[0], expression[0], size, dev, baseline_fps, common))
     return rows
+
+
+def exact_bound_row(model, encoded, keypoints, expression, size, device, baseline_fps, common) -> dict:
+    """What an exact float32 path could reach here: decoder FLOPs / the measured GEMM rate."""
+    flops = decode_flops_per_frame(model, encoded, keypoints, expression, size)
+    rate = gemm_flops_per_s(device)
+    return make_row("fsrt", "exact bound (decoder FLOPs at GEMM peak)", str(device), 1, flops / rate, 0.0, baseline_fps,
+                    None, f"{common}; {flops / 1e9:.0f} GFLOP per frame (FlopCounterMode) / {rate / 1e9:.0f} GFLOP/s "
+                          "measured on an 8192x768x768 matmul: no exact float32 decoder is faster on this machine")
 

@@ -105,7 +105,8 @@ def _phase_weights(weight: torch.Tensor) -> torch.Tensor:
     (``a = 0``: taps 0 | 1 + 2) or ``i, i + 1`` (``a = 1``: taps 0 + 1 | 2); columns likewise.
     """
     taps = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]],
-                         [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)  # (phase, 2, 3)
+                         [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64,
+                        device=weight.device)  # (phase, 2, 3)
     w = weight.double()
     phases = [torch.einsum("pk,oikl,ql->oipq", taps[a], w, taps[b]) for a in (0, 1) for b in (0, 1)]
     return torch.cat(phases).to(weight.dtype)
@@ -131,7 +132,7 @@ class PhaseUpBlock2d(nn.Module):
                               dtype=conv.weight.dtype, device=conv.weight.device)
         with torch.no_grad():
             self.conv.weight.copy_(_phase_weights(conv.weight))
-            bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(conv.weight[:, 0, 0, 0])
             self.conv.bias.copy_(bias.repeat(4))
 
     @staticmethod
