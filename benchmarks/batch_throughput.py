@@ -67,7 +67,7 @@ def timed_run(manifest: Path, out: Path, **options) -> dict:
 
 
 def _mean_job_seconds(out: Path) -> float:
-    values = [json.loads(p.read_text())["total_s"] for p in (out / "records").rglob("*.json")]
+    values = [json.loads(p.read_text())["total_s"] for p in (out / "records").glob("*.mp4.json")]
     return sum(values) / max(len(values), 1)
 
 
@@ -92,9 +92,16 @@ def _best(rows: list[dict], parallel: int) -> dict:
     return {**best, "overhead_s": overhead, "repeats_s": [round(r["seconds"], 2) for r in rows]}
 
 
-def same_videos(a: Path, b: Path) -> bool:
+def compare_videos(a: Path, b: Path) -> dict:
+    """How many of the videos in ``a`` are byte-identical in ``b``; largest decoded frame difference (0-255)."""
+    from magplus.io import read_video
+
     videos = sorted(a.rglob("*.mp4"))
-    return bool(videos) and all(v.read_bytes() == (b / v.relative_to(a)).read_bytes() for v in videos)
+    same = [v.read_bytes() == (b / v.relative_to(a)).read_bytes() for v in videos]
+    diffs = [float((read_video(v).frames - read_video(b / v.relative_to(a)).frames).abs().max()) * 255
+             for v, equal in zip(videos, same) if not equal]
+    return {"compared": len(videos), "identical_files": sum(same), "max_abs_frame_diff_255": max(diffs, default=0.0),
+            "differing": [v.relative_to(a).as_posix() for v, equal in zip(videos, same) if not equal]}
 
 
 def kill_and_resume(manifest: Path, out: Path, jobs: int) -> dict:
@@ -155,8 +162,10 @@ def markdown(result: dict) -> str:
                      f"| {row['mean_job_s']:.2f} | {row['overhead_s']:.1f} | {row['done']} | {row['failed']} |")
     lines += ["", f"- speed-up of 2 workers over 1 (1 thread each): {pool['jobs_per_min'] / one['jobs_per_min']:.2f}x",
               f"- Ray overhead against the 2-worker pool: wall {ray['seconds'] / pool['seconds']:.2f}x "
-              f"(ray.init {ray['init_s']:.1f} s not included; with it {(ray['seconds'] + ray['init_s']) / pool['seconds']:.2f}x); "
-              f"videos identical to the pool's: {result['ray_identical_to_pool']}",
+              f"(ray.init {ray['init_s']:.1f} s not included; with it {(ray['seconds'] + ray['init_s']) / pool['seconds']:.2f}x)",
+              *[f"- {name}: {c['identical_files']}/{c['compared']} videos byte-identical, largest frame difference "
+                f"{c['max_abs_frame_diff_255']:.0f}/255" + (f" ({', '.join(c['differing'][:5])})" if c["differing"] else "")
+                for name, c in result["identical"].items()],
               f"- resume: killed with SIGKILL mid-run: {resume['killed_mid_run']}, {resume['done_before_kill']} job(s) "
               f"done before the kill, {resume['temporary_files_after_kill']} temporary file(s) left by the kill; the "
               f"re-run did {resume['rerun_done']} job(s) in {resume['rerun_seconds']:.1f} s; **jobs lost: "
@@ -183,13 +192,16 @@ def main() -> None:
         runs = {name: _best(rows, parallel=RUNS_PARALLEL[name]) for name, rows in repeats.items()}
         runs["ray"] = ray_run(manifest, folder, args.repeats)
         print("ray", json.dumps(runs["ray"]), flush=True)
-        identical = same_videos(folder / f"{_slug('workers=2 threads=1')}_0", folder / "ray_0")
+        pool0 = folder / f"{_slug('workers=2 threads=1')}_0"
+        identical = {"ray vs pool": compare_videos(pool0, folder / "ray_0"),
+                     "pool repeat 2 vs 1": compare_videos(pool0, folder / f"{_slug('workers=2 threads=1')}_1"),
+                     "workers=1 vs pool": compare_videos(pool0, folder / f"{_slug('workers=1 threads=1')}_0")}
+        print("identical", json.dumps(identical), flush=True)
         resume = kill_and_resume(manifest, folder / "resume", args.jobs)
         print("resume", json.dumps(resume), flush=True)
     info["load_at_end"] = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     result = {"info": info, "jobs": args.jobs, "resolution": args.resolution, "frames": args.frames,
-              "repeats": args.repeats, "runs": runs,
-              "ray_identical_to_pool": identical, "resume": resume}
+              "repeats": args.repeats, "runs": runs, "identical": identical, "resume": resume}
     from magplus.io.atomic import atomic_output
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,16 @@ def test_cli_refuses_a_bad_manifest_before_any_work(tmp_path, face_inputs, capsy
     assert "1 problem(s)" in capsys.readouterr().out
 
 
+def test_outputs_whose_records_would_collide_are_refused(tmp_path, face_inputs):
+    face, driving, _ = face_inputs
+    write_csv(tmp_path / "m.csv", [{"output": "a/b.mp4", "source": str(face), "driving": str(driving)},
+                                   {"output": "a_b.mp4", "source": str(face), "driving": str(driving)}])
+    jobs, _ = read_manifest(tmp_path / "m.csv")
+    problems = check_jobs(jobs, tmp_path / "out", None)
+    assert problems == ["m.csv row 3 (a_b.mp4): output name gives the same record name as m.csv row 2 (a/b.mp4); "
+                        "rename one of them"]
+
+
 def test_outputs_may_not_nest_or_hold_inputs(tmp_path, face_inputs):
     face, driving, _ = face_inputs
     write_csv(tmp_path / "m.csv", [{"output": "clips", "source": str(face), "driving": str(driving)},

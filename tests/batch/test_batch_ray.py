@@ -19,7 +19,7 @@ def test_ray_matches_the_local_pool(tmp_path):
     for video in sorted((tmp_path / "pool").rglob("*.mp4")):
         twin = tmp_path / "ray" / video.relative_to(tmp_path / "pool")
         assert video.read_bytes() == twin.read_bytes(), video  # same frames, same encoder: same bytes
-    for record in sorted((tmp_path / "pool" / "records").rglob("*.json")):
+    for record in sorted((tmp_path / "pool" / "records").glob("*.mp4.json")):
         a = json.loads(record.read_text())
         b = json.loads((tmp_path / "ray" / record.relative_to(tmp_path / "pool")).read_text())
         assert (a["alpha"], a["metrics"], a["curves"]) == (b["alpha"], b["metrics"], b["curves"])

@@ -10,7 +10,7 @@ import torch
 from conftest import synthetic_rows, write_csv
 
 from magplus.batch.runner import run_batch
-from magplus.batch.state import batch_state, leftovers, read_record, record_path
+from magplus.batch.state import batch_state, leftovers, open_records
 from magplus.cli import main
 
 
@@ -72,9 +72,9 @@ def test_rerun_skips_done_jobs_redoes_failed_and_edited_ones(batch):
     run = run_batch(folder / "m.csv", out, progress=False)
     assert (run.skipped, run.done, run.failed) == (3, 1, 1)
     changed = {p.relative_to(out).as_posix() for p, t in before.items() if p.stat().st_mtime_ns != t}
-    assert changed == {"records/lagrangian/synth-0.mp4.json", "records/file/noise.mp4.json"}
+    assert changed == {"records/lagrangian_synth-0.mp4.json", "records/file_noise.mp4.json"}
     jobs = {s.job.output: s.job for s in batch_state(out).jobs}
-    assert read_record(record_path(out, jobs["lagrangian/synth-0.mp4"]))["alpha"] == 6.0
+    assert open_records(out).get("lagrangian/synth-0.mp4")["alpha"] == 6.0
     assert jobs["none/synth-0.mp4"].condition == "renamed"
 
 

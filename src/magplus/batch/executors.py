@@ -1,8 +1,9 @@
 """Where jobs run: this process, a local process pool, or Ray tasks; shards of a job list.
 
 Every executor calls :func:`~magplus.batch.job.run_job`, which writes the job's outputs itself,
-so the parent process holds no state worth losing. Threads are limited per worker (torch,
-OpenCV, BLAS) so that ``workers x threads`` does not exceed the cores this process may use.
+so the parent process holds no state worth losing. Threads are limited per worker
+(:func:`magplus.runtime.set_threads`: torch, OpenCV, BLAS) so that ``workers x threads`` does
+not exceed the cores this process may use.
 """
 
 from __future__ import annotations
@@ -12,18 +13,11 @@ import signal
 from typing import Any, Callable, Iterable
 
 from ..errors import DependencyError, InputError
+from ..runtime import available_cores, set_threads
 from .job import one_line, run_job
 from .manifest import Job
 
 OnDone = Callable[[dict[str, Any]], None]
-
-
-def available_cores() -> int:
-    """Cores this process may run on (honours taskset / SLURM CPU binding)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def threads_per_worker(workers: int, threads: int | None = None) -> int:
@@ -33,17 +27,6 @@ def threads_per_worker(workers: int, threads: int | None = None) -> int:
             raise InputError(f"--threads must be >= 1, got {threads}.")
         return int(threads)
     return max(1, available_cores() // max(1, int(workers)))
-
-
-def limit_threads(threads: int) -> None:
-    """Make torch, OpenCV and the BLAS libraries use ``threads`` threads in this process."""
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = str(threads)
-    import cv2
-    import torch
-
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -90,7 +73,7 @@ def _init_worker(threads: int) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    limit_threads(threads)
+    set_threads(threads)
 
 
 def run_in_process(jobs: Iterable[Job], out_dir: str, threads: int, on_done: OnDone) -> None:
@@ -98,7 +81,7 @@ def run_in_process(jobs: Iterable[Job], out_dir: str, threads: int, on_done: OnD
     import torch
 
     before = torch.get_num_threads()
-    limit_threads(threads)
+    set_threads(threads)
     try:
         for job in jobs:
             on_done(run_job(job, out_dir))
@@ -153,7 +136,7 @@ def _stop_workers(pool) -> None:
 
 
 def _ray_job(job: Job, out_dir: str, threads: int) -> dict[str, Any]:
-    limit_threads(threads)
+    set_threads(threads)
     return run_job(job, out_dir)
 
 

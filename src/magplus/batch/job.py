@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import MagplusError
 from .inputs import load_case
 from .manifest import BACKBONE_INPUTS, DIRECT, Job
-from .state import FORMAT, output_path, record_path, write_json
+from .state import FORMAT, open_records, output_path
 
 #: Longest one-line failure reason kept in a record.
 MAX_REASON = 300
@@ -43,15 +43,6 @@ def _provenance() -> dict[str, Any]:
             "host": socket.gethostname()}
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible (Ray gives each GPU task its own), else ``cpu``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 @functools.lru_cache(maxsize=2)
 def _backbone(name: str, inputs_json: str, device: str):
     """A backbone, built once per worker process for the jobs that share it (loading weights is slow)."""
@@ -66,7 +57,10 @@ def build_pipeline(job: Job, aligned: bool):
 
     spec = job.spec
     inputs = {BACKBONE_INPUTS[c]: spec[c] for c in BACKBONE_INPUTS if spec.get(c)}
-    backbone = _backbone(spec["backbone"], json.dumps(inputs, sort_keys=True), resolve_device(spec["device"]))
+    from ..runtime import torch_device
+
+    # auto: a GPU when one is visible (Ray gives each GPU task its own), else the CPU
+    backbone = _backbone(spec["backbone"], json.dumps(inputs, sort_keys=True), str(torch_device(spec["device"])))
     direct = spec["magnifier"] == DIRECT
     extra = {"target_amplitude": spec["target_amplitude"]} if spec.get("target_amplitude") else {}
     return MagPipeline(backbone=backbone, magnifier="lagrangian" if direct else spec["magnifier"],
@@ -156,6 +150,6 @@ def run_job(job: Job, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
                       traceback=traceback.format_exc(limit=-6).splitlines()[-40:])
     record["total_s"] = time.perf_counter() - started
     record["finished"] = _now()
-    write_json(record_path(out_dir, job), record)
-    return {"output": job.output, "status": record["status"], "error": record.get("error"),
-            "total_s": record["total_s"]}
+    status, error = record.pop("status"), record.pop("error", None)
+    open_records(out_dir).save(job.output, status, error, **record)
+    return {"output": job.output, "status": status, "error": error, "total_s": record["total_s"]}

@@ -4,7 +4,8 @@ Layout of a batch folder ``OUT``::
 
     OUT/batch.json               the validated jobs of the last run (what --status and --report read)
     OUT/<output>                 each job's video, written atomically
-    OUT/records/<output>.json    each job's record, written atomically after its video
+    OUT/records/<slug>.json      each job's record (:class:`magplus.io.records.RunRecords`, the
+                                 output name with ``/`` as ``_``), written atomically after its video
 
 A job is *done* when its record says so, was made for the job's current settings (its key) and
 its video exists; *failed* when its record holds an error; otherwise *pending*. Records are the
@@ -36,10 +37,18 @@ def output_path(out_dir: str | os.PathLike[str], job: Job) -> Path:
     return Path(out_dir).joinpath(*PurePosixPath(job.output).parts)
 
 
+def open_records(out_dir: str | os.PathLike[str]):
+    """The batch folder's job records (:class:`~magplus.io.records.RunRecords` in ``OUT/records``)."""
+    from ..io.records import RunRecords
+
+    return RunRecords(out_dir, {"format": FORMAT}, subfolder=RECORDS)
+
+
 def record_path(out_dir: str | os.PathLike[str], job: Job) -> Path:
-    """Where the job's JSON record goes (``records/<output>.json``)."""
-    parts = PurePosixPath(job.output).parts
-    return Path(out_dir, RECORDS, *parts[:-1], parts[-1] + ".json")
+    """Where the job's JSON record goes (``records/<slug of the output>.json``)."""
+    from ..io.records import slug
+
+    return Path(out_dir, RECORDS, f"{slug(job.output)}.json")
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -70,16 +79,6 @@ def read_snapshot(out_dir: str | os.PathLike[str]) -> tuple[list[Job], dict[str,
     return [job_from_dict(i, stored) for i, stored in enumerate(data["jobs"])], data
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A record, or None when there is none (records are written atomically, so never half)."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return None
-
-
 @dataclass
 class JobState:
     """One job's status: ``"done"``, ``"failed"`` or ``"pending"``, why, and its record."""
@@ -90,9 +89,9 @@ class JobState:
     record: dict[str, Any] | None = None
 
 
-def job_state(out_dir: str | os.PathLike[str], job: Job) -> JobState:
+def job_state(out_dir: str | os.PathLike[str], job: Job, records=None) -> JobState:
     """Classify one job from its record and output."""
-    record = read_record(record_path(out_dir, job))
+    record = (records or open_records(out_dir)).get(job.output)
     if record is None:
         return JobState(job, "pending", "not run yet")
     if record.get("key") != job.key:
@@ -122,7 +121,8 @@ class BatchState:
 def batch_state(out_dir: str | os.PathLike[str], jobs: Iterable[Job] | None = None) -> BatchState:
     """States of ``jobs`` (default: those of ``OUT/batch.json``)."""
     jobs = read_snapshot(out_dir)[0] if jobs is None else jobs
-    return BatchState([job_state(out_dir, job) for job in jobs])
+    records = open_records(out_dir)
+    return BatchState([job_state(out_dir, job, records) for job in jobs])
 
 
 def leftovers(out_dir: str | os.PathLike[str], jobs: Iterable[Job] | None = None) -> list[Path]:

@@ -16,9 +16,10 @@ from pathlib import Path, PurePosixPath
 from ..errors import InputError, MagplusError
 from .inputs import find_sample, input_paths
 from .manifest import BACKBONE_INPUTS, BUILTIN_FACES, DIRECT, METRICS_MODES, Job
+from .state import record_path
 
 #: Names in a batch folder that belong to magplus batch itself.
-RESERVED = ("batch.json", "records", "report")
+RESERVED = ("batch.json", "records", "report")  # state.SNAPSHOT, state.RECORDS, the report
 
 
 def _check_driving(job: Job) -> None:
@@ -126,6 +127,7 @@ def cross_problems(jobs: list[Job], out_dir: str | os.PathLike[str], manifest: s
             inputs.setdefault(path, job.describe())
     input_parents = {parent for path in inputs for parent in _ancestors(path)}
     outputs: dict[str, Job] = {}
+    records: dict[str, Job] = {}
     problems = []
     for job in jobs:
         target = os.path.join(out, *PurePosixPath(job.output).parts)
@@ -133,6 +135,12 @@ def cross_problems(jobs: list[Job], out_dir: str | os.PathLike[str], manifest: s
             problems.append(f"{job.describe()}: output name already used by {outputs[target].describe()}")
             continue
         outputs[target] = job
+        record = record_path(out, job).name
+        if record in records:  # records are named by the output with '/' as '_'
+            problems.append(f"{job.describe()}: output name gives the same record name as "
+                            f"{records[record].describe()}; rename one of them")
+            continue
+        records[record] = job
         hit = next((p for p in [target, *_ancestors(target)] if p in inputs), None)
         if hit is not None:
             problems.append(f"{job.describe()}: output {target!r} would overwrite or write inside input "
