@@ -103,7 +103,7 @@ def check_frames(frames: Any, name: str = "frames", min_frames: int = 1) -> None
     if frames.shape[0] < min_frames:
         raise ShapeError(f"{name} must have at least {min_frames} frame(s), got {frames.shape[0]}.")
     if frames.numel():
-        lo, hi = float(frames.min()), float(frames.max())
+        lo, hi = (float(v) for v in torch.aminmax(frames))  # one pass over the clip, not two
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise ShapeError(f"{name} values must lie in [0, 1], got range [{lo:.3g}, {hi:.3g}].")
 
