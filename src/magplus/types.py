@@ -179,5 +179,5 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     if frames.ndim == 3:
         frames = frames[None]
     check_shape(frames, ["T", 3, "H", "W"], "frames")
-    out = (frames.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    out = frames.detach().float().clamp(0, 1).mul_(255.0).round_().to(torch.uint8)  # one new buffer, not three
     return out.permute(0, 2, 3, 1).cpu().numpy()
