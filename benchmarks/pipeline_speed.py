@@ -129,6 +129,16 @@ def profile_run(pipeline, source, driving, top: int = 25) -> list[dict]:
     return sorted(rows, key=lambda r: -r["own_s"])[:top]
 
 
+def uncommitted_sources() -> list[str]:
+    """Tracked files under src/ that differ from the commit (the figures then include that work)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"], cwd=HERE.parent,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ["unknown (not a git checkout)"]
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
 def load_average() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -174,7 +184,8 @@ def markdown(report: dict) -> str:
              "`PipelineResult.timings`; peak RSS is the process's resident memory during the call.", "",
              f"- machine: {info['machine']}; threads {info['threads']}; torch {info['torch']}; python {info['python']}",
              f"- load average at start {info['load_start']}, at end {info['load_end']} (the machine is shared)",
-             f"- command: `{info['command']}`; git commit {info['git_commit']}; date {info['date']}", "",
+             f"- command: `{info['command']}`; git commit {info['git_commit']}; date {info['date']}",
+             "- source files differing from that commit: " + (", ".join(info["uncommitted_sources"]) or "none"), "",
              "## Start-up (not in the figures below)", ""]
     lines += [f"- {k.replace('_', ' ')}: {v:.2f}" for k, v in report["startup"].items()]
     seen = {s for c in report["cases"] for r in c["runs"] for s in r["stage_s"]}
@@ -228,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "threads": threads, "torch": torch.__version__, "python": platform.python_version(),
         "load_start": load_start, "load_end": load_average(), "git_commit": git_head(short=True),
+        "uncommitted_sources": uncommitted_sources(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv])}
     from magplus.io.atomic import atomic_output
