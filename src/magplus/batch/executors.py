@@ -77,7 +77,7 @@ def _init_worker(threads: int) -> None:
 
 
 def run_in_process(jobs: Iterable[Job], out_dir: str, threads: int, on_done: OnDone) -> None:
-    """One job after another in this process (its thread settings are restored afterwards)."""
+    """One job after another in this process (torch's thread count is restored afterwards)."""
     import torch
 
     before = torch.get_num_threads()

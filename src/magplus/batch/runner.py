@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputPathError
+from ..runtime import set_threads
 from .executors import run_in_process, run_pool, run_ray, select_shard, threads_per_worker
 from .state import SNAPSHOT, batch_state, leftovers, remove_leftovers, write_snapshot
 from .validate import load_manifest
@@ -93,6 +95,10 @@ def run_batch(manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     from tqdm.auto import tqdm
 
     _check_options(workers, threads)
+    if not ray and int(workers) == 1 and "torch" not in sys.modules:
+        # A fresh process (the CLI): set the threads before validation imports torch, because
+        # OpenMP reads its wait policy only then (spinning threads cost 10x on a loaded machine).
+        set_threads(threads_per_worker(1, threads))
     out = Path(out_dir).expanduser().absolute()
     if not out.parent.is_dir():
         raise OutputPathError(f"the parent of the batch folder {str(out)!r} does not exist; create it first.")
