@@ -1,9 +1,11 @@
 """LivePortrait behind the :class:`~magplus.backbones.base.AnimationBackbone` interface.
 
-Faster than the official per-frame loop with the same outputs: the source's keypoints, appearance
-volume and the source-only part of the dense-motion network (compressed volume, source Gaussians)
-are computed once; driving motion is extracted and frames are rendered in batches under
-``torch.inference_mode``.
+The same outputs as the official per-frame loop (to float32 rounding): the source's keypoints,
+appearance volume and the source-only part of the dense-motion network (compressed volume, source
+Gaussians) are computed once; driving motion is extracted and frames are rendered in batches under
+``torch.inference_mode``. On the CPU this saves per-call overhead, not arithmetic: the 3-D
+convolutions dominate, so the official architecture runs at the official loop's speed (measured:
+benchmarks/results/backbones.md).
 """
 
 from __future__ import annotations
