@@ -139,11 +139,12 @@ def profile_run(pipeline, source, driving, top: int = 25) -> list[dict]:
 def uncommitted_sources() -> list[str]:
     """Tracked files under src/ that differ from the commit (the figures then include that work)."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"], cwd=HERE.parent,
-                             capture_output=True, text=True, check=True).stdout
+        # Compares the files with the commit's tree; GIT_OPTIONAL_LOCKS=0: never write a shared index.
+        out = subprocess.run(["git", "diff", "--name-only", "HEAD", "--", "src"], cwd=HERE.parent, capture_output=True,
+                             text=True, check=True, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"}).stdout
     except (OSError, subprocess.CalledProcessError):
         return ["unknown (not a git checkout)"]
-    return [line[3:] for line in out.splitlines() if line.strip()]
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def load_average() -> str:
