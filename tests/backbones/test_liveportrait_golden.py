@@ -132,3 +132,15 @@ def test_full_model_has_exact_official_keys_and_shapes(golden):
     for name, keys in manifest["modules"].items():
         have = {k: list(v.shape) for k, v in getattr(nets, name).state_dict().items()}
         assert have == {k: list(v) for k, v in keys.items()}, name
+
+
+def test_bfloat16_rendering_is_close(case, golden):
+    """Autocast rendering is approximate; measured on this case: bfloat16 5.1e-2 (bound about 3x that;
+    a real bug moves the prediction by far more). float16 (6.8e-3) is not tested: this CPU has no
+    float16 convolution kernels, and the fallback takes minutes."""
+    backbone = LivePortraitBackbone.from_networks(_networks(str(golden)), input_size=None, native_output=True,
+                                                  precision="bfloat16")
+    out = backbone.animate(case.tensors["input/source"][0], case.tensors["input/driving"])
+    diff = float((out - case.tensors["output/prediction"]).abs().max())
+    print(f"liveportrait bfloat16 prediction: max|diff| {diff:.3g} (bound 0.15)")
+    assert 0 < diff <= 0.15

@@ -30,7 +30,11 @@ from .loading import read_weights
 from .motion import LivePortraitMotion
 from .warping import DenseMotionSource
 
-__all__ = ["LivePortraitBackbone", "LivePortraitSource"]
+__all__ = ["LivePortraitBackbone", "LivePortraitSource", "PRECISIONS"]
+
+#: Rendering precisions: name -> autocast dtype (None: plain float32). The official code renders
+#: under float16 autocast on GPUs by default (``flag_use_half_precision``).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -50,7 +54,9 @@ class LivePortraitSource:
     size: tuple[int, int]
 
 
-def _check_options(batch_size: Any, driving_multiplier: Any) -> None:
+def _check_options(batch_size: Any, driving_multiplier: Any, precision: Any) -> None:
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
     if not (isinstance(driving_multiplier, (int, float)) and math.isfinite(driving_multiplier) and driving_multiplier > 0):
@@ -82,6 +88,9 @@ class LivePortraitBackbone(AnimationBackbone):
         native_output: return the decoder's own resolution (2x the input with the official config)
             instead of resizing the result to the source image's size.
         batch_size: frames per forward pass.
+        precision: ``"float32"`` (exact), or ``"bfloat16"`` / ``"float16"``: warping and decoding under
+            autocast (approximate; motion stays float32). float16 is for GPUs (the official default
+            there): CPUs without float16 convolution kernels fall back to a path ~400x slower.
         strict: refuse weights with missing or unexpected keys.
     """
 
@@ -93,10 +102,11 @@ class LivePortraitBackbone(AnimationBackbone):
     def __init__(self, weights_dir: str | os.PathLike[str] | None = None, weights: str | os.PathLike[str] | None = None,
                  config: Mapping[str, Any] | None = None, device: str | torch.device = "cpu", relative: bool = True,
                  stitching: bool = True, expression_friendly: bool = True, driving_multiplier: float = 1.0,
-                 input_size: int | None = 256, native_output: bool = False, batch_size: int = 4, strict: bool = True):
+                 input_size: int | None = 256, native_output: bool = False, batch_size: int = 4,
+                 precision: str = "float32", strict: bool = True):
         if weights_dir is not None and weights is not None and os.fspath(weights_dir) != os.fspath(weights):
             raise InputError(f"give the LivePortrait weights once: weights_dir={weights_dir!r} and weights={weights!r} differ.")
-        _check_options(batch_size, driving_multiplier)  # before the (slow) weights are read
+        _check_options(batch_size, driving_multiplier, precision)  # before the (slow) weights are read
         states, stored = read_weights(weights_dir if weights_dir is not None else weights, with_mlps=stitching)
         if isinstance(config, (str, os.PathLike)):
             config = read_config_file(os.fspath(config))
@@ -104,14 +114,14 @@ class LivePortraitBackbone(AnimationBackbone):
         for name in networks.names():
             load_state_dict_strict(getattr(networks, name), states.get(name, {}), what=f"LivePortrait {name}", strict=strict)
         self._setup(networks, device, relative, stitching, expression_friendly, driving_multiplier, input_size,
-                    native_output, batch_size)
+                    native_output, batch_size, precision)
 
     @classmethod
     def from_networks(cls, networks: LivePortraitNetworks, **options: Any) -> "LivePortraitBackbone":
         """Wrap already-loaded networks (tests, golden vectors, benchmarks); ``options`` as the constructor's."""
         self = cls.__new__(cls)
         defaults = dict(device="cpu", relative=True, stitching=networks.stitching is not None, expression_friendly=True,
-                        driving_multiplier=1.0, input_size=256, native_output=False, batch_size=4)
+                        driving_multiplier=1.0, input_size=256, native_output=False, batch_size=4, precision="float32")
         unknown = set(options) - set(defaults)
         if unknown:
             raise InputError(f"LivePortraitBackbone.from_networks got unknown option(s) {sorted(unknown)}; allowed: {sorted(defaults)}.")
@@ -120,8 +130,8 @@ class LivePortraitBackbone(AnimationBackbone):
         return self
 
     def _setup(self, networks, device, relative, stitching, expression_friendly, driving_multiplier, input_size,
-               native_output, batch_size) -> None:
-        _check_options(batch_size, driving_multiplier)
+               native_output, batch_size, precision) -> None:
+        _check_options(batch_size, driving_multiplier, precision)
         multiple = size_multiple(networks.config)
         if input_size is not None and (not isinstance(input_size, int) or input_size < multiple or input_size % multiple):
             raise InputError(f"input_size must be a multiple of {multiple} (e.g. 256) or None, got {input_size!r}.")
@@ -133,6 +143,7 @@ class LivePortraitBackbone(AnimationBackbone):
         self.relative, self.stitching, self.expression_friendly = bool(relative), bool(stitching), bool(expression_friendly)
         self.driving_multiplier = float(driving_multiplier)
         self.input_size, self.native_output, self.batch_size = input_size, bool(native_output), batch_size
+        self.precision = precision
         self.device = torch.device("cpu")
         self.to(device)
 
@@ -214,11 +225,14 @@ class LivePortraitBackbone(AnimationBackbone):
             raise InputError("render needs the results of prepare_source and extract_motion of LivePortraitBackbone, got "
                              f"{type(source).__name__} and {type(motion).__name__}.")
         keypoints = self.keypoints(source, motion, reference, relative)
+        dtype = PRECISIONS[self.precision]
+        autocast = torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
         frames = []
         for start in range(0, keypoints.shape[0], self.batch_size):
-            warped = self.networks.warping_module(source.feature_3d, keypoints[start:start + self.batch_size],
-                                                  source=source.dense)
-            image = self.networks.spade_generator(warped["out"])
+            with autocast:
+                warped = self.networks.warping_module(source.feature_3d, keypoints[start:start + self.batch_size],
+                                                      source=source.dense)
+                image = self.networks.spade_generator(warped["out"]).float()
             if not self.native_output and tuple(image.shape[-2:]) != source.size:
                 image = F.interpolate(image, size=source.size, mode="bilinear", align_corners=False,
                                       antialias=image.shape[-1] > source.size[-1]).clamp(0, 1)
