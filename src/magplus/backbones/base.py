@@ -5,9 +5,51 @@ from __future__ import annotations
 import abc
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
+from ..errors import InputError
 from ..types import check_frames, check_image
+
+
+def concat_motion(parts: list[Any]) -> Any:
+    """Join the motions of consecutive chunks of a clip: a :class:`~magplus.backbones.motion.Motion`
+    (its ``concat``), or a backbone's own per-frame array or tensor."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if hasattr(type(first), "concat"):
+        return type(first).concat(parts)
+    raise InputError(f"cannot join motions of type {type(first).__name__} chunk by chunk; give it a concat().")
+
+
+class MotionBuilder:
+    """Extracts the motion of a driving clip chunk by chunk: :meth:`add` each chunk of frames in
+    order, then :meth:`finish` returns what ``extract_motion`` returns for the whole clip.
+
+    This default is right for backbones whose motion of a frame depends on that frame alone
+    (FOMM, FSRT, LivePortrait): it extracts each chunk and joins the parts. A backbone with
+    clip-level steps (landmark gap bridging, smoothing over time) returns its own builder from
+    :meth:`AnimationBackbone.motion_builder`, which runs those steps in :meth:`finish`.
+    """
+
+    def __init__(self, extract: Callable[[torch.Tensor], Any]):
+        self._extract = extract
+        self._parts: list[Any] = []
+
+    def add(self, frames: torch.Tensor) -> None:
+        """Take the next chunk of driving frames ``(t, 3, H, W)``."""
+        self._parts.append(self._extract(frames))
+
+    def finish(self) -> Any:
+        """The motion of every frame added so far."""
+        if not self._parts:
+            raise InputError("no driving frame was added to the motion builder.")
+        return concat_motion(self._parts)
 
 
 class AnimationBackbone(abc.ABC):
@@ -44,10 +86,20 @@ class AnimationBackbone(abc.ABC):
         """Motion of driving frames ``(T, 3, H, W)``: a :class:`~magplus.backbones.motion.Motion` when
         ``motion_scalable`` (landmarks, keypoints + Jacobians, ...), otherwise the backbone's own value."""
 
+    def motion_builder(self) -> MotionBuilder | None:
+        """A :class:`MotionBuilder` for this backbone's motion, so that a clip too long for memory can
+        be taken chunk by chunk (``MagPipeline.stream``); None when the backbone needs the whole clip
+        at once (then only the whole-clip pipeline runs it)."""
+        return MotionBuilder(self.extract_motion)
+
     @abc.abstractmethod
     def render(self, source: Any, motion: Any, reference: Any | None = None, relative: bool = True,
                progress: Callable[[int], None] | None = None) -> torch.Tensor:
         """Render the source under ``motion``.
+
+        Each output frame depends only on the source, that frame's motion and ``reference``, so
+        that a long clip can be rendered chunk by chunk with ``motion.select(...)`` and the
+        reference of its frame 0.
 
         Args:
             source: output of :meth:`prepare_source`.

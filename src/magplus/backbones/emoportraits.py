@@ -111,6 +111,11 @@ class EmoPortraitsBackbone(AnimationBackbone):
         check_frames(frames, "frames")
         return to_uint8(frames)
 
+    def motion_builder(self) -> None:
+        """None: every render call starts the official model in its own interpreter, so the clip
+        goes to it whole rather than chunk by chunk."""
+        return None
+
     def render(self, source: Any, motion: Any, reference: Any | None = None, relative: bool = True,
                progress: Callable[[int], None] | None = None) -> torch.Tensor:
         """Run the official model on every driving frame -> ``(T, 3, h, w)`` in [0, 1].

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..context import clip_fps
+from ..context import clip_fps, clip_label
 from ..errors import InputError
 from ..ops.tps import ThinPlateSpline
 from ..ops.warp import backward_warp, pixel_grid
-from ..types import check_frames, check_image
-from .base import AnimationBackbone
+from ..types import check_frames, check_image, to_uint8
+from .base import AnimationBackbone, MotionBuilder
 from .motion import LandmarkMotion
 
 
@@ -93,6 +93,41 @@ def gaussian_smooth_track(track: np.ndarray, sigma_frames: float) -> np.ndarray:
 DEFAULT_SMOOTHING_SECONDS = 0.015
 #: Largest σ accepted: beyond 100 ms the filter removes the micro-expression with the jitter.
 MAX_SMOOTHING_SECONDS = 0.1
+
+
+class LandmarkTrackBuilder(MotionBuilder):
+    """Landmark tracks of a driving clip taken chunk by chunk.
+
+    Landmarks are detected per chunk (image mode: each frame alone; video mode: one tracker kept
+    across chunks); face-less gaps are bridged and the tracks smoothed over time only in
+    :meth:`finish`, on the whole track, so chunking changes nothing.
+    """
+
+    def __init__(self, backbone: "LandmarkWarpBackbone", fps: float | None = None):
+        from ..face.landmarks import FaceLandmarker, shared_landmarker
+
+        self.smoothing_seconds, self.fps = backbone.smoothing_seconds, fps
+        self._video = backbone.tracking == "video"
+        self._marker = FaceLandmarker(video=True) if self._video else shared_landmarker()
+        self._points: list[np.ndarray] = []
+        self._found: list[np.ndarray] = []
+
+    def add(self, frames: torch.Tensor) -> None:
+        check_frames(frames, "driving_frames")
+        points, found = self._marker.find_all(to_uint8(frames))
+        self._points.append(points)
+        self._found.append(found)
+
+    def finish(self) -> LandmarkMotion:
+        from ..face.gaps import bridge_gaps
+
+        if self._video:
+            self._marker.close()
+        if not self._points:
+            raise InputError("no driving frame was added to the landmark builder.")
+        rate, _ = clip_fps(self.fps)
+        points = bridge_gaps(np.concatenate(self._points), np.concatenate(self._found), clip_label(), rate)
+        return LandmarkMotion(gaussian_smooth_track(points, self.smoothing_seconds * rate))
 
 
 class LandmarkWarpBackbone(AnimationBackbone):
@@ -159,12 +194,13 @@ class LandmarkWarpBackbone(AnimationBackbone):
                 :func:`magplus.face.gaps.bridge_gaps`.
             fps: the clip's frame rate (default: the clip context's, else 30).
         """
-        from ..face.landmarks import detect_landmarks_batch, track_landmarks
+        builder = self.motion_builder(fps)
+        builder.add(frames)
+        return builder.finish()
 
-        check_frames(frames, "driving_frames")
-        rate, _ = clip_fps(fps)
-        detect = detect_landmarks_batch if self.tracking == "static" else track_landmarks
-        return LandmarkMotion(gaussian_smooth_track(detect(frames, fps=rate), self.smoothing_seconds * rate))
+    def motion_builder(self, fps: float | None = None) -> "LandmarkTrackBuilder":
+        """Chunk-by-chunk :meth:`extract_motion` (detection per chunk; bridging and smoothing at the end)."""
+        return LandmarkTrackBuilder(self, fps)
 
     def source_displacements(self, source: LandmarkSource, motion: np.ndarray, reference: np.ndarray | None,
                              relative: bool) -> np.ndarray:

@@ -61,6 +61,28 @@ class Motion(abc.ABC):
         on magnified motion (:func:`magplus.magnify.motion_space.motion_gain`).
         """
 
+    @classmethod
+    def concat(cls, parts: list["Motion"]) -> "Motion":
+        """The frames of several motions of one kind, in order (e.g. the chunks of a long clip).
+
+        Fields holding frames (tensors, arrays) are joined along their first axis, the others
+        (``relative``) come from the first part; a subclass whose fields differ overrides this.
+        """
+        if not parts:
+            raise InputError("concat() needs at least one motion.")
+        if len(parts) == 1:
+            return parts[0]
+        fields = {}
+        for name, value in vars(parts[0]).items():
+            values = [getattr(part, name) for part in parts]
+            if isinstance(value, torch.Tensor):
+                fields[name] = torch.cat(values)
+            elif isinstance(value, np.ndarray):
+                fields[name] = np.concatenate(values)
+            else:
+                fields[name] = value
+        return type(parts[0])(**fields)
+
     def reference(self, index: int = 0) -> "Motion":
         """The one-frame absolute motion of frame ``index`` (the usual reference is the onset, 0)."""
         if self.relative:

@@ -123,12 +123,15 @@ class DrivingInput:
         fps: its frame rate (dataset rate, ``--fps``, a folder's fps.txt, the file's rate, or 30).
         paths: the files and folders it reads (no output may be one of them).
         load: ``() -> Clip`` reading its frames.
+        open: ``() -> ClipFrames`` for reading it lazily, chunk by chunk
+            (:class:`~magplus.pipeline_stream.ClipFrames`).
     """
 
     label: str
     fps: float
     paths: list[str]
     load: Callable[[], Any]
+    open: Callable[[], Any]
 
 
 def add_driving_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,6 +157,7 @@ def open_driving(args: argparse.Namespace) -> DrivingInput:
 
     from ..io import VideoReader
     from ..io.frames_folder import DEFAULT_FOLDER_FPS, read_fps_sidecar
+    from ..pipeline_stream import ClipFrames
 
     if (args.driving is None) == (args.dataset is None):
         raise InputError("give the driving clip as --driving PATH or as --dataset NAME --root DIR --sample SUBJECT/CLIP.")
@@ -166,7 +170,8 @@ def open_driving(args: argparse.Namespace) -> DrivingInput:
         sample = dataset.lookup(args.sample)
         paths = [p for p in (args.root, args.annotation, str(sample.frames_dir)) if p]
         return DrivingInput(f"{dataset.name} sample {sample.subject}/{sample.clip}", sample.fps, paths,
-                            lambda: dataset.load_frames(sample))
+                            lambda: dataset.load_frames(sample),
+                            lambda: ClipFrames(VideoReader(sample.frames_dir, fps=sample.fps), *dataset.reader_range(sample)))
     path = Path(args.driving)
     reader = VideoReader(path, fps=args.fps)  # checks that it exists and is readable
     reader.close()
@@ -176,7 +181,7 @@ def open_driving(args: argparse.Namespace) -> DrivingInput:
     from ..io import read_video
 
     return DrivingInput(f"driving clip {path.name!r}", reader.fps, [str(path)],
-                        lambda: read_video(path, fps=reader.fps))
+                        lambda: read_video(path, fps=reader.fps), lambda: ClipFrames(VideoReader(path, fps=reader.fps)))
 
 
 def check_onset_faces(label: str, frame: Any, source: Any = None, source_name: str | None = None) -> None:

@@ -32,6 +32,10 @@ class Magnifier(abc.ABC):
     """
 
     name: str = "magnifier"
+    #: True when each output frame depends only on the reference, that frame and its flow, so a
+    #: long clip may be magnified chunk by chunk with the same result (``MagPipeline.stream``);
+    #: False for filters over time.
+    frame_by_frame: bool = False
 
     def __call__(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None,
                  fps: float | None = None, flows: torch.Tensor | None = None) -> torch.Tensor:

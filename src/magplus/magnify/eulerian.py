@@ -75,6 +75,11 @@ class EulerianMagnifier(Magnifier):
             gain = gain * (wavelength / self.lambda_cutoff)
         return gain
 
+    @property
+    def frame_by_frame(self) -> bool:
+        """The band-pass filters over time; the reference filter compares each frame with the reference."""
+        return self.temporal_filter == "reference"
+
     @torch.no_grad()
     def forward(self, ref, frames, alpha, mask=None, fps=None, flows=None):
         alpha_px = self.pixel_alpha(ref, frames, alpha, mask)

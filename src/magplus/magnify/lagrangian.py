@@ -139,6 +139,11 @@ class LagrangianMagnifier(Magnifier):
         self.nonrigid_only = bool(nonrigid_only)
         self.device = torch.device(device)
 
+    @property
+    def frame_by_frame(self) -> bool:
+        """Temporal smoothing of the flows mixes neighbouring frames; without it each frame stands alone."""
+        return self.temporal_sigma_s == 0
+
     def clip_flows(self, ref: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Flow from ``ref`` ``(3, H, W)`` to every frame of ``frames`` ``(T, 3, H, W)`` -> ``(T, 2, H, W)``."""
         from ..flow.clip import clip_flows

@@ -87,6 +87,7 @@ class LearnedMagnifier(Magnifier):
     """
 
     name = "learned"
+    frame_by_frame = True  # (reference, frame) pairs
     weights_file = ""
     alpha_low, alpha_high = 1.0, 32.0
 

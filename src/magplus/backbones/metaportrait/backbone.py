@@ -145,6 +145,11 @@ class MetaPortraitBackbone(AnimationBackbone):
             )
         return self.official.driving
 
+    def motion_builder(self) -> None:
+        """None: official landmark files fit the whole clip only, and the MediaPipe mode tracks
+        and bridges landmarks over the whole clip; the clip goes through whole."""
+        return None
+
     @torch.no_grad()
     def render_frame(self, source: MetaPortraitSource, dense: np.ndarray) -> torch.Tensor:
         """One frame from driving dense landmarks ``(669, 2)`` -> ``(3, 256, 256)`` in [0, 1]."""

@@ -218,6 +218,13 @@ class MicroExpressionDataset:
         return write_csv_rows(path, self.to_table(), fields)
 
     # -- frames ------------------------------------------------------------------------------
+    def reader_range(self, sample: Sample) -> tuple[int, int]:
+        """Reader positions ``[begin, end)`` of the sample's onset .. offset frames in its folder,
+        for reading it lazily (``VideoReader(sample.frames_dir).read(begin, end)``, in chunks)."""
+        if not isinstance(sample, Sample):
+            raise InputError(f"sample must be a Sample from .samples, got {type(sample).__name__}.")
+        return self._positions(sample.frames_dir, sample.onset, sample.offset)
+
     def load_frames(
         self,
         sample: Sample,

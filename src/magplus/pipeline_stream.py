@@ -1,0 +1,429 @@
+"""MagPipeline in chunks: memory flat in clip length.
+
+One mechanism runs every MagPipeline clip, pass by pass over chunks of frames:
+
+1. **alpha** (automatic α only): the flow onset -> frame of each chunk; only per-frame statistics
+   are kept (non-rigid amplitude, rigid peak), so α is the whole clip's.
+2. **motion**: each chunk's driving crops and magnified crops go to the backbone's
+   :class:`~magplus.backbones.base.MotionBuilder`; the motions (a few hundred numbers per frame)
+   are kept whole, so clip-level steps (landmark gap bridging, smoothing over time) and the
+   motion-space gain see the whole clip.
+3. **render**: each chunk is rendered (result, direct, macro), de-magnified in image space
+   relative to the generated onset frame when that path is used, pasted back, and handed to a
+   sink (:class:`Collector` or :class:`VideoSink`).
+
+A clip in memory (``MagPipeline.__call__``) is one chunk whose crops, flows and magnified frames
+are computed once and kept (:meth:`ClipFrames.whole`). A lazily read clip
+(``MagPipeline.stream``) is cut into chunks of :data:`CHUNK_FRAMES`; nothing frame-sized
+outlives its chunk, and crops, flows and magnified frames are recomputed in each pass that needs
+them. Per-frame stages make the two identical up to float rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Iterator
+
+import torch
+
+from .context import clip_context, clip_label
+from .errors import InputError, VideoReadError
+
+#: Frames per chunk of a streamed clip: large enough for batched stages, small enough that a
+#: chunk's crops, flows and magnified frames stay within a few hundred MB at 256-512 px.
+CHUNK_FRAMES = 64
+#: Full-size frames read (and cropped) at once: a 640x640 float frame is 4.9 MB.
+READ_FRAMES = 8
+
+
+class ClipFrames:
+    """The driving clip as the pipeline's passes see it: frames ``start .. stop-1`` in chunks.
+
+    Args:
+        source: a :class:`~magplus.io.video.VideoReader` (read lazily) or frames ``(T, 3, H, W)``.
+        start, stop: frame range of ``source`` (None: its ends).
+        chunk_frames: frames per chunk.
+        keep: one chunk whose products are kept across passes (a clip already in memory).
+
+    Attributes:
+        fps: the reader's frame rate (None for a tensor).
+    """
+
+    def __init__(self, source: Any, start: int | None = None, stop: int | None = None,
+                 chunk_frames: int = CHUNK_FRAMES, keep: bool = False):
+        if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+            raise InputError(f"chunk_frames must be a whole number >= 1, got {chunk_frames!r}.")
+        if isinstance(source, torch.Tensor):
+            from .types import check_frames
+
+            check_frames(source, "driving frames")
+        elif not (hasattr(source, "read") and hasattr(source, "__len__")):
+            raise InputError(f"frames must be a VideoReader or (T, 3, H, W) frames, got {type(source).__name__}.")
+        length = len(source)
+        self.start = 0 if start is None else int(start)
+        self.stop = length if stop is None else int(stop)
+        if not 0 <= self.start < self.stop <= length:
+            raise InputError(f"frame range {self.start}..{self.stop} is outside a clip of {length} frames.")
+        self.source, self.chunk_frames, self.keep = source, int(chunk_frames), bool(keep)
+        self.fps = getattr(source, "fps", None)
+        self._in_memory = isinstance(source, torch.Tensor)
+
+    @classmethod
+    def whole(cls, frames: torch.Tensor) -> "ClipFrames":
+        """A clip in memory as one kept chunk (``MagPipeline.__call__``)."""
+        return cls(frames, chunk_frames=max(1, len(frames)), keep=True)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def spans(self) -> list[tuple[int, int]]:
+        """``(first, stop)`` of each chunk, relative to the range."""
+        return [(a, min(a + self.chunk_frames, len(self))) for a in range(0, len(self), self.chunk_frames)]
+
+    def read(self, first: int, stop: int) -> Iterator[torch.Tensor]:
+        """Frames ``first .. stop-1`` of the range, :data:`READ_FRAMES` at a time (a tensor: at once, as a view)."""
+        if self._in_memory:
+            yield self.source[self.start + first:self.start + stop]
+            return
+        for a in range(first, stop, READ_FRAMES):
+            b = min(a + READ_FRAMES, stop)
+            frames = self.source.read(self.start + a, self.start + b)
+            if len(frames) != b - a:
+                raise VideoReadError(f"{clip_label()} ended at frame {self.start + a + len(frames)} although its header "
+                                     f"counts {len(self.source)}; the file may be truncated.")
+            yield frames
+
+    def first(self) -> torch.Tensor:
+        """Frame 0 of the range (the onset) ``(3, H, W)``."""
+        return next(self.read(0, 1))[0]
+
+
+class StageClock:
+    """Seconds per stage into ``timings``; a stage entered inside another pauses the outer one."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+        self._stack: list[list] = []
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        now = time.perf_counter()
+        if self._stack:
+            self._charge(now)
+        self._stack.append([name, now])
+        try:
+            yield
+        finally:
+            self._charge(time.perf_counter())
+            self._stack.pop()
+            if self._stack:
+                self._stack[-1][1] = time.perf_counter()
+
+    def _charge(self, now: float) -> None:
+        name, since = self._stack[-1]
+        self.timings[name] = self.timings.get(name, 0.0) + now - since
+        self._stack[-1][1] = now
+
+
+class AlphaStats:
+    """Automatic α from per-frame statistics gathered chunk by chunk (no flow is kept).
+
+    Gives exactly :meth:`MagPipeline.choose_alpha` on the whole clip: the amplitude curve is per
+    frame, and the rigid limit of the clip is the smallest limit of its chunks.
+    """
+
+    def __init__(self, pipeline: Any, mask: torch.Tensor | None):
+        self.pipeline, self.mask = pipeline, mask
+        self._curves: list[torch.Tensor] = []
+        self._limit = float("inf")
+
+    def add(self, flows: torch.Tensor) -> None:
+        """Take the flows ``(t, 2, S, S)`` onset -> each frame of the next chunk."""
+        from .magnify.alpha import measure_amplitude, rigid_alpha_limit
+
+        p = self.pipeline
+        self._curves.append(measure_amplitude(flows, self.mask).curve)
+        self._limit = min(self._limit, rigid_alpha_limit(flows, self.mask, p.max_rigid_px * p.resolution / 256.0))
+
+    def result(self):
+        """``(alpha, MotionAmplitude)`` of every frame added."""
+        from .magnify.alpha import MotionAmplitude, choose_alpha
+
+        p = self.pipeline
+        curve = torch.cat(self._curves) if len(self._curves) > 1 else self._curves[0]
+        peak_frame = int(curve.argmax())
+        amplitude = MotionAmplitude(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
+        alpha = choose_alpha(amplitude.peak, p.target_amplitude, p.alpha_max, resolution=p.resolution)
+        return float(max(1.0, min(alpha, self._limit))), amplitude
+
+
+class Collector:
+    """Sink that keeps every chunk and fills a :class:`~magplus.pipeline.PipelineResult` (whole-clip runs)."""
+
+    needs_inputs = True  # the result holds the driving and magnified crops too
+    FIELDS = ("result", "driving", "magnified_driving", "generated_macro", "direct", "pasted")
+
+    def __init__(self):
+        self._parts: dict[str, list[torch.Tensor]] = {name: [] for name in self.FIELDS}
+
+    def write(self, start: int, part: Any) -> None:
+        for name in self.FIELDS:
+            value = getattr(part, name)
+            if value is not None:
+                self._parts[name].append(value)
+
+    def fill(self, out: Any) -> Any:
+        """Set the frame fields of ``out`` from the chunks written (one chunk: no copy)."""
+        for name, parts in self._parts.items():
+            if parts:
+                setattr(out, name, parts[0] if len(parts) == 1 else torch.cat(parts))
+        return out
+
+
+class VideoSink:
+    """Sink that writes the final frames (pasted back when the pipeline pastes) chunk by chunk
+    through atomic :class:`~magplus.io.video_writer.VideoWriter`\\ s, and optionally the
+    side-by-side ``driving | magnified | direct | MagPlus``; use it as a context manager.
+
+    Args:
+        output: the result video (any format of :func:`~magplus.io.write_video`).
+        fps: frames per second.
+        lossless: exact codecs.
+        side_by_side: path of the side-by-side video, or None (the pipeline then needs
+            ``compute_direct=True``).
+    """
+
+    def __init__(self, output: Any, fps: float, lossless: bool = False, side_by_side: Any = None):
+        from .io.video_writer import VideoWriter
+
+        self._writers = [VideoWriter(output, fps=fps, lossless=lossless)]
+        if side_by_side is not None:
+            self._writers.append(VideoWriter(side_by_side, fps=fps, lossless=lossless))
+        self.needs_inputs = side_by_side is not None
+        self.frames_written = 0
+        self._stack: contextlib.ExitStack | None = None
+
+    def __enter__(self) -> "VideoSink":
+        with contextlib.ExitStack() as stack:
+            for writer in self._writers:
+                stack.enter_context(writer)
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.__exit__(*exc)
+
+    def write(self, start: int, part: Any) -> None:
+        if self._stack is None:
+            raise InputError("VideoSink.write was called outside 'with VideoSink(...)'; open it first.")
+        self._writers[0].write(part.pasted if part.pasted is not None else part.result)
+        if self.needs_inputs:
+            from .io import side_by_side
+            from .io.grid import pipeline_comparison
+
+            self._writers[1].write(side_by_side(*pipeline_comparison(part)))
+        self.frames_written += len(part.result)
+
+
+def _select(motion: Any, first: int, stop: int) -> Any:
+    """Frames ``first .. stop-1`` of a motion (a Motion or a backbone's per-frame array)."""
+    from .backbones.motion import Motion
+
+    if first == 0 and stop == len(motion):
+        return motion
+    return motion.select(slice(first, stop)) if isinstance(motion, Motion) else motion[first:stop]
+
+
+def _reference(motion: Any) -> Any:
+    """The onset frame's motion, rendered against by every chunk (None: the backbone's frame 0,
+    for motions that are not a :class:`~magplus.backbones.motion.Motion`, which run as one chunk)."""
+    from .backbones.motion import Motion
+
+    return motion.reference(0) if isinstance(motion, Motion) and not motion.relative else None
+
+
+class _Chunk:
+    """Frames ``first .. stop-1`` in one pass; what it computes is cached on it (a kept chunk: across passes)."""
+
+    def __init__(self, run: "PipelineRun", first: int, stop: int):
+        self.run, self.first, self.stop = run, first, stop
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, key: str, compute) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def crops(self) -> torch.Tensor:
+        """Driving face crops ``(t, 3, S, S)`` (fixed onset box)."""
+        def compute():
+            with self.run.clock("crop"):
+                parts = [self.run.pipeline.crop_with(frames, self.run.box)
+                         for frames in self.run.clip.read(self.first, self.stop)]
+                return parts[0] if len(parts) == 1 else torch.cat(parts)
+        return self._get("crops", compute)
+
+    def flows(self) -> torch.Tensor | None:
+        """The magnifier's own flows onset -> each frame (None for magnifiers without flow)."""
+        return self._get("flows", lambda: self.run.pipeline.magnifier.clip_flows(self.run.ref, self.crops()))
+
+    def alpha_flows(self) -> torch.Tensor:
+        """Flows for automatic α: the magnifier's, else DIS."""
+        from .flow.clip import clip_flows
+
+        flows = self.flows()
+        return flows if flows is not None else self._get("dis_flows", lambda: clip_flows(self.crops(), self.run.ref))
+
+    def magnified(self) -> torch.Tensor:
+        """The crops magnified by α ``(t, 3, S, S)``."""
+        def compute():
+            run = self.run
+            with run.clock("magnify"):
+                return run.pipeline.magnifier(run.ref, self.crops(), run.alpha, run.mask, fps=run.fps, flows=self.flows())
+        return self._get("magnified", compute)
+
+
+class PipelineRun:
+    """One MagPipeline run over a :class:`ClipFrames`, pass by pass (see the module docstring)."""
+
+    def __init__(self, pipeline: Any, clip: ClipFrames, fps: float):
+        self.pipeline, self.clip, self.fps = pipeline, clip, float(fps)
+        self.timings: dict[str, float] = {}
+        self.clock = StageClock(self.timings)
+        self.alpha = 1.0
+        self._kept: list[_Chunk] | None = None
+
+    def chunks(self) -> Iterator[_Chunk]:
+        if not self.clip.keep:
+            return (_Chunk(self, a, b) for a, b in self.clip.spans())
+        if self._kept is None:
+            self._kept = [_Chunk(self, a, b) for a, b in self.clip.spans()]
+        return iter(self._kept)
+
+    def __call__(self, source_img: torch.Tensor, sink: Any) -> Any:
+        """Run every pass; frames go to ``sink``; returns the PipelineResult (frame fields left None)."""
+        out = self._setup(source_img)
+        if self.pipeline.magnify:
+            self._choose_alpha(out)
+        self._extract_motions(out)
+        self._render(out, source_img, sink)
+        return out
+
+    def _setup(self, source_img: torch.Tensor) -> Any:
+        from .pipeline import PipelineResult
+
+        p = self.pipeline
+        with self.clock("crop"):
+            source, source_box, self.source_lm = p.crop_faces(source_img[None], "the source image")
+            ref, self.box, driving_lm = p.crop_faces(self.clip.first()[None], f"frame 0 (onset) of {clip_label()}")
+        self.ref = ref[0]
+        with self.clock("backbone_prepare"):
+            self.source_state = p.backbone.prepare_source(source[0])
+        self.mask = p.mask_for(driving_lm) if p.magnify else None
+        return PipelineResult(result=None, source=source[0], driving=None, alpha=1.0, fps=self.fps, timings=self.timings,
+                              boxes={"source": source_box, "driving": self.box}, frames=len(self.clip))
+
+    def _choose_alpha(self, out: Any) -> None:
+        p = self.pipeline
+        if p.alpha != "auto":
+            self.alpha = out.alpha = float(p.alpha)
+            return
+        stats = AlphaStats(p, self.mask)
+        for chunk in self.chunks():
+            with self.clock("alpha"):
+                stats.add(chunk.alpha_flows())
+        out.alpha, out.amplitude = stats.result()
+        self.alpha = out.alpha
+
+    def _builder(self):
+        from .backbones.base import MotionBuilder
+
+        backbone = self.pipeline.backbone
+        # A backbone without a builder runs only as one chunk (MagPipeline.streaming_refusal).
+        return backbone.motion_builder() or MotionBuilder(backbone.extract_motion)
+
+    def _extract_motions(self, out: Any) -> None:
+        p = self.pipeline
+        needs_direct = p.compute_direct or not p.magnify or (p.demagnify == "motion" and p.calibrate_gain)
+        direct = self._builder() if needs_direct else None
+        magnified = self._builder() if p.magnify else None
+        magnified_label = f"the magnified {clip_label()}"
+        for chunk in self.chunks():
+            if direct is not None:
+                with self.clock("backbone_direct"):
+                    direct.add(chunk.crops())
+            if magnified is not None:
+                frames = chunk.magnified()
+                with self.clock("backbone_magnified"), clip_context(magnified_label):
+                    magnified.add(frames)
+        self.direct_motion = self.magnified_motion = self.result_motion = None
+        if direct is not None:
+            with self.clock("backbone_direct"):
+                self.direct_motion = direct.finish()
+        if magnified is None:
+            return
+        with self.clock("backbone_magnified"), clip_context(magnified_label):
+            self.magnified_motion = magnified.finish()
+        out.demagnify_path = p.demagnify
+        if p.demagnify == "motion":
+            from .magnify.motion_space import demagnify_motion
+
+            with self.clock("demagnify"):
+                self.result_motion, out.motion_gain = demagnify_motion(
+                    self.magnified_motion, self.alpha, self.direct_motion if p.calibrate_gain else None)
+
+    def _render(self, out: Any, source_img: torch.Tensor, sink: Any) -> None:
+        p = self.pipeline
+        paste = p.paste_back and out.boxes.get("source") is not None
+        source_mask = p.mask_for(self.source_lm) if p.demagnify_mask else None
+        references = {name: _reference(getattr(self, f"{name}_motion")) for name in ("direct", "magnified", "result")}
+        macro_ref = None
+        with contextlib.ExitStack() as bars:
+            def render(name: str, label: str, chunk: _Chunk) -> torch.Tensor:
+                if label not in bar:
+                    bar[label] = bars.enter_context(p._bar(len(self.clip), label))
+                motion = _select(getattr(self, f"{name}_motion"), chunk.first, chunk.stop)
+                return p.render(self.source_state, motion, label, reference=references[name], bar=bar[label])
+
+            bar: dict[str, Any] = {}
+            for chunk in self.chunks():
+                part = _part(out)
+                if p.compute_direct or not p.magnify:
+                    with self.clock("backbone_direct"):
+                        part.direct = render("direct", "direct", chunk)
+                if not p.magnify:
+                    part.result = part.direct
+                elif p.demagnify == "motion":
+                    if p.keep_macro:
+                        with self.clock("backbone_magnified"):
+                            part.generated_macro = render("magnified", "magnified", chunk)
+                    with self.clock("demagnify"):
+                        part.result = render("result", "de-magnified", chunk)
+                else:
+                    with self.clock("backbone_magnified"):
+                        part.generated_macro = render("magnified", "magnified", chunk)
+                    # Image-space de-magnification is relative to the generated onset frame.
+                    macro_ref = part.generated_macro[0] if macro_ref is None else macro_ref
+                    with self.clock("demagnify"):
+                        part.result = p.demagnifier(macro_ref, part.generated_macro, 1.0 / self.alpha, source_mask,
+                                                    fps=self.fps)
+                if sink.needs_inputs:
+                    part.driving = chunk.crops()
+                    part.magnified_driving = chunk.magnified() if p.magnify else None
+                if paste:
+                    from .face.crop import paste_back
+
+                    with self.clock("paste_back"):
+                        full = source_img[None].expand(part.result.shape[0], -1, -1, -1)
+                        part.pasted = paste_back(full, part.result, out.boxes["source"])
+                sink.write(chunk.first, part)
+
+
+def _part(out: Any) -> Any:
+    """An empty PipelineResult for one chunk's frames, sharing the run's α, boxes and source."""
+    from dataclasses import replace
+
+    return replace(out, result=None, driving=None, timings={}, frames=0)
