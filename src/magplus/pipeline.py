@@ -13,11 +13,14 @@ image space with the paired de-magnifier.
 
 Every stage works on square face crops (fixed box from the onset frame, so no motion is
 invented); the result can be pasted back into the full source frame.
+
+The stages run pass by pass over chunks of the clip (:mod:`magplus.pipeline_stream`): a clip in
+memory (:meth:`MagPipeline.__call__`) is one chunk, a clip read lazily (:meth:`MagPipeline.stream`)
+runs in bounded memory, with the same result.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .context import clip_context, current_clip
 from .errors import InputError
-from .magnify.alpha import (DEFAULT_ALPHA_MAX, DEFAULT_TARGET_AMPLITUDE, MotionAmplitude, choose_alpha,
-                            measure_amplitude, rigid_alpha_limit)
+from .magnify.alpha import DEFAULT_ALPHA_MAX, DEFAULT_TARGET_AMPLITUDE, MotionAmplitude
 from .registry import create_backbone, create_magnifier
 from .types import Clip, check_alpha, check_frames, check_image
 
@@ -58,6 +61,10 @@ class PipelineResult:
         fps: frame rate of the driving clip.
         timings: seconds per stage.
         boxes: face boxes (``"source"``, ``"driving"``) used for cropping.
+        frames: number of frames of the clip.
+
+    :meth:`MagPipeline.stream` returns one with the frame fields (``result``, ``driving``, ...)
+    left None: its frames went to the sink.
     """
 
     result: torch.Tensor
@@ -74,17 +81,7 @@ class PipelineResult:
     pasted: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
     boxes: dict[str, Any] = field(default_factory=dict)
-
-
-class _Stopwatch:
-    def __init__(self, timings: dict[str, float], name: str):
-        self.timings, self.name = timings, name
-
-    def __enter__(self):
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
+    frames: int = 0
 
 
 class MagPipeline:
@@ -106,12 +103,14 @@ class MagPipeline:
         alpha_max: upper bound of automatic α.
         max_rigid_px: automatic α also keeps α × the clip's rigid (head) motion below this many
             pixels at a 256-px crop, so that the magnified face stays inside the crop.
-        resolution: square crop size.
+        resolution: square crop size; None: the backbone's own ``resolution`` (EmoPortraits works
+            at 512, the others at 256).
         magnify: False runs the direct-transfer baseline only.
         compute_direct: also render the direct-transfer baseline next to MagPlus.
         keep_macro: motion-space path: also render the backbone's output on the magnified motion
             (``generated_macro``; one more render).
-        relative: relative (True) or absolute backbone motion.
+        relative: relative (True) or absolute (False) backbone motion; None keeps the backbone's
+            own setting.
         crop: crop faces from the inputs (False: inputs already are aligned face crops).
         crop_margin: face-box enlargement (None: the face module's default).
         face_mask: restrict magnification of the driving clip to its face region (the background
@@ -127,9 +126,9 @@ class MagPipeline:
     def __init__(self, backbone: Any = "landmark-warp", magnifier: Any = "lagrangian", demagnifier: Any = None,
                  demagnify: str = "auto", calibrate_gain: bool = True,
                  alpha: float | str = "auto", target_amplitude: float = DEFAULT_TARGET_AMPLITUDE,
-                 alpha_max: float = DEFAULT_ALPHA_MAX, max_rigid_px: float = 24.0, resolution: int = 256,
+                 alpha_max: float = DEFAULT_ALPHA_MAX, max_rigid_px: float = 24.0, resolution: int | None = None,
                  magnify: bool = True, compute_direct: bool = False, keep_macro: bool = False,
-                 relative: bool = True, crop: bool = True,
+                 relative: bool | None = None, crop: bool = True,
                  crop_margin: float | None = None, face_mask: bool = True, demagnify_mask: bool = False,
                  paste_back: bool = False,
                  backbone_kwargs: dict[str, Any] | None = None, progress: bool = True):
@@ -137,13 +136,20 @@ class MagPipeline:
             check_alpha(alpha)
             if float(alpha) < 1:
                 raise InputError(f"alpha must be 'auto' or >= 1 (the pipeline de-magnifies by 1/alpha itself), got {alpha}.")
-        if resolution < 32:
-            raise InputError(f"resolution must be >= 32 pixels, got {resolution}.")
         if demagnify not in DEMAGNIFY_PATHS:
             raise InputError(f"demagnify must be one of {', '.join(DEMAGNIFY_PATHS)}, got {demagnify!r}.")
         if not max_rigid_px > 0:
             raise InputError(f"max_rigid_px must be > 0 pixels, got {max_rigid_px}.")
         self.backbone = create_backbone(backbone, **(backbone_kwargs or {})) if isinstance(backbone, str) else backbone
+        resolution = int(self.backbone.resolution if resolution is None else resolution)
+        if resolution < 32:
+            raise InputError(f"resolution must be >= 32 pixels, got {resolution}.")
+        if getattr(self.backbone, "find_best_frame", False):
+            # Magnification and de-magnification are relative to the onset frame; a reference
+            # chosen elsewhere in the clip would make the magnified motion relative to two frames.
+            raise InputError(f"backbone {self.backbone.name!r} has find_best_frame on, which MagPipeline does not "
+                             "support (motion is magnified relative to the onset frame); create it with "
+                             "find_best_frame=False, or call backbone.animate() for direct transfer.")
         if demagnify == "motion" and not self.backbone.motion_scalable:
             raise InputError(f"backbone {self.backbone.name!r} does not expose its motion; use demagnify='image'.")
         if demagnify == "auto":
@@ -158,11 +164,11 @@ class MagPipeline:
         self.target_amplitude = float(target_amplitude)
         self.alpha_max = float(alpha_max)
         self.max_rigid_px = float(max_rigid_px)
-        self.resolution = int(resolution)
+        self.resolution = resolution
         self.magnify = bool(magnify)
         self.compute_direct = bool(compute_direct)
         self.keep_macro = bool(keep_macro)
-        self.relative = bool(relative)
+        self.relative = None if relative is None else bool(relative)
         self.crop = bool(crop)
         self.crop_margin = crop_margin
         self.face_mask = bool(face_mask)
@@ -173,18 +179,25 @@ class MagPipeline:
     # -- stages -------------------------------------------------------------------------------
     def crop_faces(self, image_or_frames: torch.Tensor, what: str):
         """Crop ``(T, 3, H, W)`` around the face of frame 0 -> ``(crops, box, landmarks_in_crop)``."""
-        from .face.crop import FaceBox, crop, crop_landmarks
+        from .face.crop import FaceBox, crop_landmarks
         from .face.landmarks import detect_landmarks
 
-        landmarks = detect_landmarks(image_or_frames[0])
+        landmarks = detect_landmarks(image_or_frames[0], what=what)
         if not self.crop:
-            resized = resize_frames(image_or_frames, self.resolution)
             # Frames are stretched to S×S, so x and y scale separately.
             h, w = image_or_frames.shape[-2:]
-            return resized, None, landmarks * np.array([self.resolution / w, self.resolution / h], dtype=np.float32)
+            scale = np.array([self.resolution / w, self.resolution / h], dtype=np.float32)
+            return self.crop_with(image_or_frames, None), None, landmarks * scale
         kwargs = {} if self.crop_margin is None else {"margin": self.crop_margin}
         box = FaceBox.from_landmarks(landmarks, image_size=tuple(image_or_frames.shape[-2:]), **kwargs)
-        return crop(image_or_frames, box, self.resolution), box, crop_landmarks(landmarks, box, self.resolution)
+        return self.crop_with(image_or_frames, box), box, crop_landmarks(landmarks, box, self.resolution)
+
+    def crop_with(self, frames: torch.Tensor, box) -> torch.Tensor:
+        """Crops ``(T, 3, S, S)`` of ``frames`` ``(T, 3, H, W)`` with a box from :meth:`crop_faces`
+        (None: resized whole, ``crop=False``); frame by frame, so a clip may be cropped in chunks."""
+        from .face.crop import crop
+
+        return resize_frames(frames, self.resolution) if box is None else crop(frames, box, self.resolution)
 
     def mask_for(self, landmarks) -> torch.Tensor | None:
         """Soft face mask ``(S, S)`` from crop landmarks, or None when masking is off."""
@@ -203,10 +216,14 @@ class MagPipeline:
         """The backbone's motion of driving crops ``(T, 3, S, S)``."""
         return self.backbone.extract_motion(driving)
 
-    def render(self, source_state: Any, motion: Any, label: str) -> torch.Tensor:
-        """Render prepared source under ``motion`` (relative to its frame 0), with a progress bar."""
-        with self._bar(len(motion), label) as bar:
-            return self.backbone.render(source_state, motion, None, relative=self.relative, progress=bar.update)
+    def render(self, source_state: Any, motion: Any, label: str, reference: Any = None, bar: Any = None) -> torch.Tensor:
+        """Render prepared source under ``motion``, relative to ``reference`` (None: its frame 0),
+        with a progress bar (``bar``: an open one, e.g. of the whole clip rendered in chunks)."""
+        relative = {} if self.relative is None else {"relative": self.relative}
+        if bar is None:
+            with self._bar(len(motion), label) as bar:
+                return self.backbone.render(source_state, motion, reference, progress=bar.update, **relative)
+        return self.backbone.render(source_state, motion, reference, progress=bar.update, **relative)
 
     def transfer(self, source_state: Any, driving: torch.Tensor, label: str) -> torch.Tensor:
         """Run the backbone on prepared source + driving crops, with a progress bar."""
@@ -215,84 +232,92 @@ class MagPipeline:
     def choose_alpha(self, flows: torch.Tensor, mask: torch.Tensor | None) -> tuple[float, MotionAmplitude | None]:
         """α for driving flows ``(T, 2, S, S)``: fixed, or lifting the non-rigid peak to the target
         while keeping α × rigid motion within ``max_rigid_px``."""
+        from .pipeline_stream import AlphaStats
+
         if self.alpha != "auto":
             return float(self.alpha), None
-        amplitude = measure_amplitude(flows, mask)
-        alpha = choose_alpha(amplitude.peak, self.target_amplitude, self.alpha_max, resolution=self.resolution)
-        limit = rigid_alpha_limit(flows, mask, self.max_rigid_px * self.resolution / 256.0)
-        return float(max(1.0, min(alpha, limit))), amplitude
+        stats = AlphaStats(self, mask)
+        stats.add(flows)
+        return stats.result()
+
+    def streaming_refusal(self) -> str | None:
+        """Why this pipeline cannot run a clip chunk by chunk (:meth:`stream`), or None when it can."""
+        if self.backbone.motion_builder() is None:
+            return (f"backbone {self.backbone.name!r} takes a driving clip only as a whole (see its motion_builder), "
+                    "so it cannot be streamed")
+        stages = [("magnifier", self.magnifier)] if self.magnify else []
+        if self.magnify and self.demagnify == "image":
+            stages.append(("de-magnifier", self.demagnifier))
+        for role, stage in stages:
+            if not getattr(stage, "frame_by_frame", False):
+                return (f"{role} {getattr(stage, 'name', type(stage).__name__)!r} mixes frames over time (a temporal "
+                        "filter), so a clip cannot be processed in chunks; turn its temporal filter off "
+                        "(LagrangianMagnifier(temporal_sigma_s=0), EulerianMagnifier(temporal_filter='reference')) "
+                        "or run the clip whole")
+        return None
 
     # -- main entry ---------------------------------------------------------------------------
     def __call__(self, source_img: torch.Tensor, driving: Clip | torch.Tensor, fps: float | None = None) -> PipelineResult:
         """Animate ``source_img`` ``(3, H, W)`` with a driving clip ``(T, 3, H', W')`` (or a Clip)."""
-        from .flow.clip import clip_flows
-
         frames = driving.frames if isinstance(driving, Clip) else driving
         fps = float(fps or (driving.fps if isinstance(driving, Clip) else 30.0))
         check_image(source_img, "source_img")
         check_frames(frames, "driving", min_frames=2)
-        timings: dict[str, float] = {}
-        with _Stopwatch(timings, "crop"):
-            source, source_box, source_lm = self.crop_faces(source_img[None], "source")
-            driving_crop, driving_box, driving_lm = self.crop_faces(frames, "driving")
-            source = source[0]
-        with _Stopwatch(timings, "backbone_prepare"):
-            source_state = self.backbone.prepare_source(source)
-        out = PipelineResult(result=driving_crop, source=source, driving=driving_crop, alpha=1.0, fps=fps,
-                             timings=timings, boxes={"source": source_box, "driving": driving_box})
-        direct_motion = None
-        if self.compute_direct or not self.magnify or (self.demagnify == "motion" and self.calibrate_gain):
-            with _Stopwatch(timings, "backbone_direct"):
-                direct_motion = self.extract(driving_crop)
-                if self.compute_direct or not self.magnify:
-                    out.direct = out.result = self.render(source_state, direct_motion, "direct")
-        if not self.magnify:
-            return self._finish(out, source_img)
-        ref = driving_crop[0]
-        with _Stopwatch(timings, "alpha"):
-            mask = self.mask_for(driving_lm)
-            flows = self.magnifier.clip_flows(ref, driving_crop)
-            if self.alpha == "auto" and flows is None:
-                flows = clip_flows(driving_crop, ref)
-            out.alpha, out.amplitude = self.choose_alpha(flows, mask)
-        with _Stopwatch(timings, "magnify"):
-            out.magnified_driving = self.magnifier(ref, driving_crop, out.alpha, mask, fps=fps, flows=flows)
-        if self.demagnify == "motion":
-            self._demagnify_in_motion_space(out, source_state, direct_motion)
-        else:
-            self._demagnify_in_image_space(out, source_state, source_lm)
-        return self._finish(out, source_img)
+        # Stages deep inside (landmark gap bridging, smoothing in seconds) read the clip's rate and
+        # label from the context; an outer context (the CLI's) keeps its label.
+        with clip_context(what=None if current_clip().what else "the driving clip", fps=fps):
+            return self._run(source_img, frames, fps)
 
-    def _demagnify_in_motion_space(self, out: PipelineResult, source_state: Any, direct_motion: Any) -> None:
-        from .magnify.motion_space import demagnify_motion
+    def stream(self, source_img: torch.Tensor, frames: Any, sink: Any, fps: float | None = None,
+               chunk_frames: int | None = None) -> PipelineResult:
+        """Run a clip read lazily, chunk by chunk, in memory flat in its length; frames go to ``sink``.
 
-        out.demagnify_path = "motion"
-        with _Stopwatch(out.timings, "backbone_magnified"):
-            magnified_motion = self.extract(out.magnified_driving)
-            if self.keep_macro:
-                out.generated_macro = self.render(source_state, magnified_motion, "magnified")
-        with _Stopwatch(out.timings, "demagnify"):
-            motion, out.motion_gain = demagnify_motion(magnified_motion, out.alpha,
-                                                       direct_motion if self.calibrate_gain else None)
-            out.result = self.render(source_state, motion, "de-magnified")
+        Same result as :meth:`__call__` up to float rounding (every stage works frame by frame;
+        clip-level steps run on the whole, small motion).
 
-    def _demagnify_in_image_space(self, out: PipelineResult, source_state: Any, source_lm) -> None:
-        out.demagnify_path = "image"
-        with _Stopwatch(out.timings, "backbone_magnified"):
-            out.generated_macro = self.transfer(source_state, out.magnified_driving, "magnified")
-        with _Stopwatch(out.timings, "demagnify"):
-            source_mask = self.mask_for(source_lm) if self.demagnify_mask else None
-            out.result = self.demagnifier(out.generated_macro[0], out.generated_macro, 1.0 / out.alpha, source_mask,
-                                          fps=out.fps)
+        Args:
+            source_img: ``(3, H, W)`` in [0, 1].
+            frames: a :class:`~magplus.io.video.VideoReader`, a :class:`~magplus.pipeline_stream.ClipFrames`
+                (a frame range of one), or frames ``(T, 3, H', W')`` (processed in chunks all the same).
+            sink: takes each chunk: ``write(first_frame, part)`` with ``part`` a PipelineResult of that
+                chunk's frames, and ``needs_inputs`` (also fill ``part.driving`` / ``magnified_driving``);
+                e.g. :class:`~magplus.pipeline_stream.VideoSink` or :class:`~magplus.pipeline_stream.Collector`.
+            fps: frame rate (default: the reader's, else 30).
+            chunk_frames: frames per chunk (default :data:`~magplus.pipeline_stream.CHUNK_FRAMES`;
+                ignored for a ClipFrames, which has its own).
 
-    def _finish(self, out: PipelineResult, source_img: torch.Tensor) -> PipelineResult:
-        if self.paste_back and out.boxes.get("source") is not None:
-            from .face.crop import paste_back
+        Returns:
+            The run's PipelineResult with the frame fields None (α, amplitude, motion gain,
+            timings, boxes, source crop and frame count are set).
 
-            with _Stopwatch(out.timings, "paste_back"):
-                full = source_img[None].expand(out.result.shape[0], -1, -1, -1)
-                out.pasted = paste_back(full, out.result, out.boxes["source"])
-        return out
+        Raises:
+            InputError: bad inputs, or a stage that cannot run in chunks (:meth:`streaming_refusal`),
+                before any work.
+        """
+        from .pipeline_stream import CHUNK_FRAMES, ClipFrames, PipelineRun, VideoSink
+
+        check_image(source_img, "source_img")
+        refusal = self.streaming_refusal()
+        if refusal is not None:
+            raise InputError(f"{refusal}.")
+        if not (hasattr(sink, "write") and hasattr(sink, "needs_inputs")):
+            raise InputError(f"sink must have write(first_frame, part) and needs_inputs, got {type(sink).__name__}.")
+        if isinstance(sink, VideoSink) and sink.needs_inputs and self.magnify and not self.compute_direct:
+            raise InputError("a side-by-side shows the direct transfer next to MagPlus: create the pipeline with "
+                             "compute_direct=True.")
+        clip = frames if isinstance(frames, ClipFrames) else ClipFrames(
+            frames, chunk_frames=CHUNK_FRAMES if chunk_frames is None else chunk_frames)
+        if len(clip) < 2:
+            raise InputError(f"the driving clip has {len(clip)} frame; the pipeline needs at least 2.")
+        fps = float(fps or clip.fps or 30.0)
+        with clip_context(what=None if current_clip().what else "the driving clip", fps=fps):
+            return PipelineRun(self, clip, fps)(source_img, sink)
+
+    def _run(self, source_img: torch.Tensor, frames: torch.Tensor, fps: float) -> PipelineResult:
+        from .pipeline_stream import ClipFrames, Collector, PipelineRun
+
+        collector = Collector()
+        return collector.fill(PipelineRun(self, ClipFrames.whole(frames), fps)(source_img, collector))
 
 
 def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:

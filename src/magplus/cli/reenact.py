@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from ._common import (add_compute_arguments, add_driving_arguments, apply_compute_arguments, check_onset_faces,
@@ -30,12 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-amplitude", type=positive_float, default=8.0,
                    help="automatic alpha: target face motion in px at 256 px (default 8)")
     p.add_argument("--magnifier", default="lagrangian", help="magnifier (see `magplus list magnifiers`)")
-    p.add_argument("--demagnifier", default=None, help="de-magnifier (default: the magnifier's pair)")
+    p.add_argument("--demagnifier", default=None,
+                   help="image-space de-magnifier (default: the magnifier's pair); naming one selects --demagnify image")
+    p.add_argument("--demagnify", choices=("auto", "motion", "image"), default="auto",
+                   help="where to de-magnify: 'motion' scales the backbone's motion of the magnified clip by 1/alpha "
+                        "and renders once; 'image' de-magnifies the generated frames; 'auto' (default): motion "
+                        "space when the backbone exposes its motion and no --demagnifier is named")
     p.add_argument("--no-magplus", action="store_true", help="direct transfer (baseline, no magnification)")
     p.add_argument("--side-by-side", action="store_true",
                    help="also write OUTPUT_side_by_side: driving | magnified | direct | MagPlus")
     p.add_argument("--absolute", action="store_true", help="absolute instead of relative motion")
-    p.add_argument("--resolution", type=int, default=256, help="face crop size")
+    p.add_argument("--resolution", type=int, default=None, help="face crop size (default: the backbone's, 256 or 512)")
     p.add_argument("--paste-back", action="store_true", help="paste the result back into the full source image")
     p.add_argument("--lossless", action="store_true", help="lossless output (FFV1 .mkv or H.264 qp 0)")
     p.add_argument("--report", default=None, help="write a JSON summary (alpha, motion peaks, timings) here")
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import side_by_side, write_video
     from ..io.grid import pipeline_comparison
     from ..pipeline import MagPipeline
+    from ..pipeline_stream import VideoSink
 
     from ..registry import BACKBONES, MAGNIFIERS
 
@@ -81,30 +88,42 @@ def run(args: argparse.Namespace) -> int:
     backbone_kwargs = {kw: getattr(args, dest) for dest, kw in BACKBONE_FLAGS.items() if getattr(args, dest)}
     backbone_kwargs.update(device_kwargs("backbone", args.backbone, backbone_factory, device))
     source = read_source_image(args.source)
-    driving = driving_input.load()
-    if len(driving) < 2:
+    clip = driving_input.open()  # lazy: frames are read chunk by chunk
+    if len(clip) < 2:
         from ..errors import InputError
 
-        raise InputError(f"{driving_input.label} has {len(driving)} frame; reenactment needs at least 2.")
-    check_onset_faces(driving_input.label, driving.frames[0], source, args.source)
+        raise InputError(f"{driving_input.label} has {len(clip)} frame; reenactment needs at least 2.")
+    check_onset_faces(driving_input.label, clip.first(), source, args.source)
     pipeline = MagPipeline(backbone=args.backbone, magnifier=args.magnifier, demagnifier=args.demagnifier,
+                           demagnify=args.demagnify,
                            alpha=args.alpha, target_amplitude=args.target_amplitude, resolution=args.resolution,
-                           magnify=not args.no_magplus, compute_direct=args.side_by_side, relative=not args.absolute,
+                           magnify=not args.no_magplus, compute_direct=args.side_by_side, relative=False if args.absolute else None,
                            paste_back=args.paste_back, backbone_kwargs=backbone_kwargs)
+    refusal = pipeline.streaming_refusal()
     with clip_context(driving_input.label, fps=driving_input.fps):
-        out = pipeline(source, driving, fps=driving_input.fps)
-    final = out.pasted if out.pasted is not None else out.result
-    write_video(args.output, final, fps=out.fps, lossless=args.lossless)
-    if args.side_by_side:
-        write_video(extra[0], side_by_side(*pipeline_comparison(out)), fps=out.fps, lossless=args.lossless)
+        if refusal is None:  # memory flat in clip length: read, process and write chunk by chunk
+            with VideoSink(args.output, driving_input.fps, args.lossless, extra[0] if extra else None) as sink:
+                out = pipeline.stream(source, clip, sink, fps=driving_input.fps)
+        else:
+            print(f"magplus: note: {refusal}; {driving_input.label} is read and processed whole, so memory grows "
+                  "with its length.", file=sys.stderr)
+            out = pipeline(source, driving_input.load(), fps=driving_input.fps)
+            write_video(args.output, out.pasted if out.pasted is not None else out.result, fps=out.fps,
+                        lossless=args.lossless)
+            if args.side_by_side:
+                write_video(extra[0], side_by_side(*pipeline_comparison(out)), fps=out.fps, lossless=args.lossless)
     summary = {
         "backbone": args.backbone, "magnifier": None if args.no_magplus else args.magnifier, "alpha": out.alpha,
+        "demagnify_path": out.demagnify_path,
+        "demagnifier": pipeline.demagnifier.name if out.demagnify_path == "image" else None,
+        "motion_gain": None if out.motion_gain is None else vars(out.motion_gain),
         "driving_peak_px": None if out.amplitude is None else out.amplitude.peak,
-        "frames": int(final.shape[0]), "fps": out.fps, "timings_s": out.timings,
+        "frames": out.frames, "streamed": refusal is None, "fps": out.fps, "timings_s": out.timings,
         "total_s": time.perf_counter() - started, "outputs": [str(args.output)] + [str(e) for e in extra],
     }
     if args.report:
         write_json(args.report, summary)
     peak = "" if out.amplitude is None else f", driving peak motion {out.amplitude.peak:.2f} px"
-    print(f"alpha {out.alpha:.2f}{peak}; wrote {', '.join(summary['outputs'])} in {summary['total_s']:.1f} s")
+    path = "" if out.demagnify_path == "none" else f", de-magnified in {out.demagnify_path} space"
+    print(f"alpha {out.alpha:.2f}{peak}{path}; wrote {', '.join(summary['outputs'])} in {summary['total_s']:.1f} s")
     return 0

@@ -70,6 +70,17 @@ def measure_amplitude(flow: torch.Tensor, mask: torch.Tensor | None = None, perc
     return MotionAmplitude(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
 
 
+def rigid_alpha_limit(flow: torch.Tensor, mask: torch.Tensor | None, max_px: float) -> float:
+    """Largest α that keeps α × the peak rigid (median face) motion of ``flow`` ``(T, 2, H, W)`` within ``max_px``.
+
+    The pipeline magnifies all motion, head motion included; a head drift of 2 px magnified 40×
+    would push the face out of its crop. Returns inf when the clip has no rigid motion.
+    """
+    rigid = flow - nonrigid_flow(flow, mask)
+    peak = float(rigid[:, :, 0, 0].norm(dim=1).max())
+    return max_px / peak if peak > 1e-6 else float("inf")
+
+
 def choose_alpha(peak_px: float, target_px: float = DEFAULT_TARGET_AMPLITUDE, alpha_max: float = DEFAULT_ALPHA_MAX,
                  resolution: int = 256) -> float:
     """α that lifts ``peak_px`` to ``target_px`` (scaled from 256 px to ``resolution``), in [1, alpha_max]."""
