@@ -95,3 +95,12 @@ def test_cli_device_cuda_fails_in_one_line_before_reading_inputs(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "device 'cuda' asked for but" in err and "--device cpu" in err
+
+
+def test_the_magplus_command_lets_openmp_threads_sleep_before_any_subcommand(monkeypatch, capsys):
+    import os
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert main(["list", "backbones"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["THREAD_VARIABLES", "available_cores", "set_threads", "torch_device"]
+__all__ = ["THREAD_VARIABLES", "available_cores", "prefer_passive_waits", "set_threads", "torch_device"]
 
 #: Environment variables read by OpenMP, MKL and OpenBLAS when they start their pools.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -33,6 +33,16 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def prefer_passive_waits() -> None:
+    """Let idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose a policy.
+
+    Only effective before torch is first imported (OpenMP reads it when it loads); the ``magplus``
+    command calls it before any subcommand runs.
+    """
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 def set_threads(threads: int | None = None) -> int:
@@ -50,8 +60,7 @@ def set_threads(threads: int | None = None) -> int:
         raise InputError(f"threads must be a whole number >= 1, got {threads!r}.")
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(count)
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    prefer_passive_waits()
     import cv2
     import torch
 

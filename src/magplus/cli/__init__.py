@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``magplus`` console command; returns the exit status."""
+    from ..runtime import prefer_passive_waits
+
+    prefer_passive_waits()  # before any subcommand imports torch (OpenMP reads it once)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
