@@ -14,13 +14,20 @@ from magplus.errors import InputError
 from magplus.runtime import THREAD_VARIABLES, available_cores, set_threads, torch_device
 
 
+def _unset_wait_policy(monkeypatch) -> None:
+    """Remove the OpenMP wait settings for the test; whatever the test sets is undone afterwards
+    (setenv first, so that monkeypatch records the original state even when it was unset)."""
+    for variable in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.setenv(variable, "placeholder")
+        monkeypatch.delenv(variable)
+
+
 @pytest.fixture
 def restore_threads(monkeypatch):
     """Put torch's and OpenCV's thread counts and the environment back after the test."""
     for variable in THREAD_VARIABLES:
         monkeypatch.setenv(variable, "1")
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    _unset_wait_policy(monkeypatch)
     torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     yield
     torch.set_num_threads(torch_threads)
@@ -100,7 +107,6 @@ def test_cli_device_cuda_fails_in_one_line_before_reading_inputs(tmp_path, capsy
 def test_the_magplus_command_lets_openmp_threads_sleep_before_any_subcommand(monkeypatch, capsys):
     import os
 
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    _unset_wait_policy(monkeypatch)
     assert main(["list", "backbones"]) == 0
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
