@@ -186,6 +186,24 @@ def _measure(nets, backbone, source, driving, label, notes, device, batch_size, 
     return rows
 
 
+def _half_precision_rows(nets, source, driving, rows, notes, size, device, batch_size, n_base, repeats) -> list[dict]:
+    """``animate`` under bfloat16 autocast (approximate), against the official-style end-to-end row."""
+    backbone = LivePortraitBackbone.from_networks(nets, device=device, input_size=size, native_output=True,
+                                                  batch_size=batch_size, precision="bfloat16")
+    exact = LivePortraitBackbone.from_networks(nets, device=device, input_size=size, native_output=True,
+                                               batch_size=batch_size).animate(source, driving)
+    backbone.animate(source, driving[:batch_size])  # warm-up
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        out, seconds, memory = timed(lambda: backbone.animate(source, driving), device)
+        best = min(best, seconds)
+    base = next(r for r in rows if r["stage"] == "end_to_end official-style")
+    return [make_row("liveportrait", "end_to_end magplus bfloat16", device, driving.shape[0], best, memory,
+                     base["frames_per_s"], float((out[:n_base] - exact[:n_base]).abs().max()),
+                     f"{notes}; approximate: warping and decoding under bfloat16 autocast, motion float32; "
+                     f"difference against the float32 magplus output, best of {repeats}")]
+
+
 def golden_mini_networks(device) -> LivePortraitNetworks | None:
     """The golden miniature case's networks (weights calibrated so no path saturates), if the file is there."""
     from safetensors.torch import load_file
@@ -214,7 +232,9 @@ def run(frames: int = 8, size: int = 128, threads: int = 2, device: str = "cpu",
                                                   batch_size=batch_size)
     notes = (f"official architecture, widths / {WIDTH_DIVISOR}, RANDOM weights, {size}x{size} input "
              f"({2 * size}x{2 * size} output), {threads} thread(s)")
-    rows = _measure(nets, backbone, *_clip(frames, size), "", notes, device, batch_size, n_base, repeats)
+    source, driving = _clip(frames, size)
+    rows = _measure(nets, backbone, source, driving, "", notes, device, batch_size, n_base, repeats)
+    rows += _half_precision_rows(nets, source, driving, rows, notes, size, device, batch_size, n_base, repeats)
     mini = golden_mini_networks(device)
     if mini is not None:
         mini_backbone = LivePortraitBackbone.from_networks(mini, device=device, input_size=None, native_output=True,
