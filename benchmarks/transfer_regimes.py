@@ -154,7 +154,7 @@ def summarize_cells(rows: list[dict], variants: list[str]) -> list[dict]:
         cell = dict(zip(GRID, key))
         chosen = [r for r in rows if all(r[k] == v for k, v in cell.items())]
         by = {v: sorted((r for r in chosen if r["variant"] == v), key=lambda r: r["clip"]) for v in (*variants, "truth")}
-        if not by.get("direct"):
+        if any(not by[v] for v in variants):  # a cell not run for every variant (--only, --variants)
             continue
         entry = {"cell": cell, "clips": len(by["direct"]), "variants": {}, "minus_direct": {}}
         for v in (*variants, "truth"):
