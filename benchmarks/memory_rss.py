@@ -87,18 +87,26 @@ def write_clip(kind: str, count: int, folder: Path, base: torch.Tensor) -> Path:
     return path
 
 
-def peak_rss(command: list[str]) -> tuple[float, float, int, str]:
-    """Run ``command``; ``(peak RSS in MB of that process, wall seconds, exit status, stderr tail)``."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+def peak_rss(commands: list[list[str]], jobs: int = 1):
+    """Run ``commands``, ``jobs`` at a time; yield ``(index, peak RSS in MB of that process, wall
+    seconds, exit status, stderr tail)`` as each finishes (each child's own ``ru_maxrss``)."""
+    scale = 1024.0 if sys.platform != "darwin" else 1.0  # ru_maxrss: KiB on Linux, bytes on macOS
+    pending, running = list(enumerate(commands)), {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            index, command = pending.pop(0)
+            err = tempfile.TemporaryFile()
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+            running[process.pid] = (index, err, time.perf_counter())
+        pid, status, usage = os.wait4(-1, 0)
+        if pid not in running:
+            continue
+        index, err, started = running.pop(pid)
         err.seek(0)
         tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
-    wall = time.perf_counter() - started
-    scale = 1024.0 if sys.platform != "darwin" else 1.0  # ru_maxrss: KiB on Linux, bytes on macOS
-    return usage.ru_maxrss * scale / 2**20, wall, process.returncode, " | ".join(tail)
+        err.close()
+        yield (index, usage.ru_maxrss * scale / 2**20, time.perf_counter() - started,
+               os.waitstatus_to_exitcode(status), " | ".join(tail))
 
 
 def slope(rows: list[dict]) -> float | None:
@@ -122,7 +130,7 @@ def markdown(result: dict) -> str:
         "# Peak RSS of `magplus reenact` against clip length", "",
         f"Machine: {info['cpu']} ({info['cpu_count']} cores, load {info['load_average_1min']}), Python "
         f"{info['python']}, torch {info['torch']}, commit `{info['commit']}`, {info['date']}.", "",
-        f"Command: `{result['command']}`", "",
+        f"Command: `{result['command']}` ({result['jobs']} run(s) at a time)", "",
         "| clip | frames | peak RSS (MB) | peak ÷ frames (MB) | wall (s) | status |",
         "|---|---:|---:|---:|---:|---|",
     ]
@@ -145,6 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="OMP/MKL threads of the runs (default: unset)")
     parser.add_argument("--work", type=Path, default=None, help="where to write the clips (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results folder")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time (each child's peak RSS is its own; wall times then include sharing)")
     args = parser.parse_args(argv)
     from magplus.io import write_image
     from magplus.synth import default_face
@@ -159,19 +169,30 @@ def main(argv: list[str] | None = None) -> dict:
         write_image(source, default_face())
         template = [sys.executable, "-m", "magplus", "reenact", "--source", str(source), "--driving", "{clip}",
                     "--fps", f"{FPS:g}", "--backbone", args.backbone, "--alpha", args.alpha, "-o", "{out}"]
-        for kind in args.clips:
-            for count in sorted(args.frames):
-                clip = write_clip(kind, count, work, base)
-                out = work / f"out_{kind}_{count}.mp4"
-                command = [str(clip) if part == "{clip}" else str(out) if part == "{out}" else part for part in template]
-                mb, wall, status, tail = peak_rss(command)
-                runs.append(dict(clip=kind, frames=count, peak_rss_mb=mb, mb_per_frame=mb / count, wall_s=wall,
-                                 status=status, stderr_tail=tail if status else "", command=shlex.join(command)))
-                print(f"{kind:8s} {count:5d} frames: peak RSS {mb:7.0f} MB, {wall:6.1f} s"
-                      + ("" if status == 0 else f"  (exit {status}: {tail})"), flush=True)
+        # Shortest clips first, so an interrupted run still has a row per clip kind at each length.
+        plan = [(kind, count) for count in sorted(args.frames) for kind in args.clips]
+        commands = []
+        for kind, count in plan:
+            clip = write_clip(kind, count, work, base)
+            out = work / f"out_{kind}_{count}.mp4"
+            commands.append([str(clip) if part == "{clip}" else str(out) if part == "{out}" else part for part in template])
+        for index, mb, wall, status, tail in peak_rss(commands, args.jobs):
+            kind, count = plan[index]
+            runs.append(dict(clip=kind, frames=count, peak_rss_mb=mb, mb_per_frame=mb / count, wall_s=wall,
+                             status=status, stderr_tail=tail if status else "", command=shlex.join(commands[index])))
+            runs.sort(key=lambda r: (list(args.clips).index(r["clip"]), r["frames"]))
+            print(f"{kind:8s} {count:5d} frames: peak RSS {mb:7.0f} MB, {wall:6.1f} s"
+                  + ("" if status == 0 else f"  (exit {status}: {tail})"), flush=True)
+            text = write_results(args, argv, template, runs)  # after every run: an interrupted benchmark keeps its rows
+    print(text)
+    return runs
+
+
+def write_results(args, argv, template, runs) -> str:
+    """Write memory_rss.{json,md} for the runs so far; return the Markdown."""
     result = dict(
         command=shlex.join([sys.executable, "benchmarks/memory_rss.py", *(argv if argv is not None else sys.argv[1:])]),
-        reenact=shlex.join(template), clips={k: CLIPS[k] for k in args.clips}, runs=runs,
+        reenact=shlex.join(template), clips={k: CLIPS[k] for k in args.clips}, jobs=args.jobs, runs=runs,
         slope_mb_per_frame={kind: slope([r for r in runs if r["clip"] == kind]) for kind in args.clips},
         machine=machine(args.threads),
     )
@@ -181,8 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     text = markdown(result)
     with atomic_output(args.out / "memory_rss.md") as tmp:
         tmp.write_text(text)
-    print(text)
-    return result
+    return text
 
 
 if __name__ == "__main__":
