@@ -151,3 +151,54 @@ def test_bad_inputs_fail_before_any_work(clip, tmp_path):
     assert Recorder.writes == 0 and not list(tmp_path.iterdir())
     # The whole-clip pipeline still takes the temporal filter.
     assert smoothing.streaming_refusal() is not None and MagPipeline(progress=False).streaming_refusal() is None
+
+
+def test_reenact_streams_and_writes_the_whole_clip_result(clip, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from magplus.io import read_image, read_video, write_image
+
+    source, frames = clip
+    write_image(tmp_path / "face.png", source)
+    write_video(tmp_path / "drive.mkv", frames, fps=30.0, lossless=True)  # exact frames for both runs
+    out, report = tmp_path / "out.mkv", tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "magplus", "reenact", "--source", str(tmp_path / "face.png"),
+                           "--driving", str(tmp_path / "drive.mkv"), "-o", str(out), "--lossless", "--alpha", "3",
+                           "--resolution", "128", "--report", str(report)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(report.read_text())
+    assert summary["streamed"] is True and summary["frames"] == 10
+    whole = MagPipeline(resolution=128, alpha=3.0, progress=False)(read_image(tmp_path / "face.png"),
+                                                                 read_video(tmp_path / "drive.mkv").frames, fps=30.0)
+    written = read_video(out).frames
+    assert written.shape == whole.result.shape
+    assert float((written - whole.result).abs().max()) < TOLERANCE + 0.5 / 255
+
+
+def test_chunks_read_and_written_in_bounded_pieces(clip):
+    from magplus.pipeline_stream import READ_FRAMES
+
+    source, frames = clip
+
+    class Reader:  # a lazy reader over a tensor that records what is asked of it
+        fps, reads = 30.0, []
+
+        def __len__(self):
+            return len(frames)
+
+        def read(self, start, stop):
+            Reader.reads.append((start, stop))
+            return frames[start:stop]
+
+    class Recorder:
+        needs_inputs, chunks = False, []
+
+        def write(self, start, part):
+            Recorder.chunks.append((start, len(part.result)))
+
+    MagPipeline(resolution=128, alpha=2.0, progress=False).stream(source, ClipFrames(Reader(), 1, 10, chunk_frames=4),
+                                                                   Recorder())
+    assert Recorder.chunks == [(0, 4), (4, 4), (8, 1)]  # frames 1..9 of the reader, relative to the range
+    assert all(0 < stop - start <= READ_FRAMES and 1 <= start and stop <= 10 for start, stop in Reader.reads)
