@@ -34,19 +34,28 @@ AMPLITUDE_PX = (0.4, 2.0)
 FPS = (30.0, 200.0)
 
 
-def measure(clips: int) -> list[dict]:
-    """One row per clip: regime, face, chosen α, measured and true peak."""
+def measure(clips: int, rows_path: Path) -> list[dict]:
+    """One row per clip: regime, face, chosen α, measured and true peak.
+
+    Rows are appended to ``rows_path`` (JSON lines) as they are measured; a rerun skips the seeds
+    found there, so an interrupted run resumes, and the summary uses every row in the file.
+    """
     from magplus.face.regions import region_masks
     from magplus.magnify.alpha import DEFAULT_ALPHA_MAX, auto_alpha
     from magplus.synth import default_face, face_landmarks, generate, second_face
 
     faces = {"astronaut": default_face(256), "grace_hopper": second_face(256)}
     masks = {name: region_masks(face_landmarks(face), size=(256, 256))["face"] for name, face in faces.items()}
+    done = {}
+    if rows_path.is_file():
+        done = {r["seed"]: r for r in map(json.loads, rows_path.read_text().splitlines()) if r}
     rows = []
     cells = itertools.product(NOISE_GREY, DRIFT_PX, AMPLITUDE_PX, FPS, faces)
     for cell, (noise, drift, amplitude, fps, face) in enumerate(cells):
         for clip_index in range(clips):
             seed = 1000 * cell + clip_index
+            if seed in done:
+                continue
             angle = 2 * math.pi * ((seed * 0.6180339887) % 1.0)
             clip = generate(seed, face=faces[face], fps=fps, amplitude_px=amplitude, noise_sigma=noise / 255.0,
                             drift_px=(drift * math.cos(angle), drift * math.sin(angle)), blink=False)
@@ -55,8 +64,11 @@ def measure(clips: int) -> list[dict]:
                          "seed": seed, "alpha": alpha, "measured_peak_px": measured.peak,
                          "true_peak_px": float(clip.peak_px.max()), "magnified_true_peak_px": alpha * float(clip.peak_px.max()),
                          "clamped": alpha >= DEFAULT_ALPHA_MAX - 1e-6})
-        print(rows[-1], flush=True)
-    return rows
+            with rows_path.open("a") as handle:
+                handle.write(json.dumps(rows[-1]) + "\n")
+            print(rows[-1], flush=True)
+    # Every clip measured so far counts, also those of an earlier run with more clips per cell.
+    return sorted(list(done.values()) + rows, key=lambda r: r["seed"])
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -104,7 +116,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
-    rows = measure(args.clips)
+    rows = measure(args.clips, Path(args.out).with_suffix(".rows.jsonl"))
     report = {"rows": rows, "summary": summarise(rows), "meta": {
         "command": " ".join([".venv/bin/python", "benchmarks/auto_alpha.py", *(argv if argv is not None else sys.argv[1:])]),
         "commit": git_head(short=True), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
