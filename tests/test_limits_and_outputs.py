@@ -76,11 +76,16 @@ def test_run_records_resume_and_refuse_other_settings(tmp_path):
 
 def test_landmark_warp_smoothing_is_in_seconds(monkeypatch):
     from magplus.backbones.landmark_warp import LandmarkWarpBackbone
-    from magplus.face import landmarks
 
     impulse = np.zeros((41, 478, 2), np.float32)
     impulse[20] = 1.0  # one frame of motion: what smoothing does to it shows σ in frames
-    monkeypatch.setattr(landmarks, "detect_landmarks_batch", lambda frames, fps=None: impulse.copy())
+    from magplus.backbones.landmark_warp import LandmarkTrackBuilder
+
+    def fake_add(builder, frames):  # the detector's output for these frames: the impulse, all found
+        builder._points.append(impulse.copy())
+        builder._found.append(np.ones(len(impulse), bool))
+
+    monkeypatch.setattr(LandmarkTrackBuilder, "add", fake_add)
     backbone = LandmarkWarpBackbone(smoothing_seconds=0.015)
     frames = torch.zeros(41, 3, 8, 8)
 
