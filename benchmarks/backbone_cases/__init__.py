@@ -95,3 +95,19 @@ def make_row(backbone: str, stage: str, device: str, frames: int, seconds: float
             "seconds": round(seconds, 3), "peak_mem_mb": round(peak_mb, 1),
             "speedup_vs_baseline": None if baseline_fps is None else round(fps / baseline_fps, 3),
             "max_abs_diff_vs_baseline": diff, "notes": notes}
+
+
+def standalone(run: Callable[..., list[dict]], description: str, size: int) -> None:
+    """Run a case module on its own (``python benchmarks/backbone_cases/<name>.py``): one JSON row a line."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--size", type=int, default=size)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--baseline-frames", type=int, default=None)
+    args = parser.parse_args()
+    for row in run(args.frames, args.size, args.threads, args.device, args.baseline_frames):
+        print(json.dumps(row))

@@ -22,15 +22,13 @@ Run alone: ``python benchmarks/backbone_cases/fomm.py --frames 4 --size 256 --th
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from backbone_cases import make_row, timed  # noqa: E402
+from backbone_cases import make_row, standalone, timed  # noqa: E402
 
 from magplus.backbones.fomm import FOMMBackbone  # noqa: E402
 from magplus.backbones.fomm.animate import normalize_kp  # noqa: E402
@@ -137,12 +135,4 @@ def run(frames: int = 60, size: int = 256, threads: int = 2, device: str = "cpu"
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--baseline-frames", type=int, default=None)
-    args = parser.parse_args()
-    for row in run(args.frames, args.size, args.threads, args.device, args.baseline_frames):
-        print(json.dumps(row))
+    standalone(run, __doc__.split("\n")[0], size=256)

@@ -31,7 +31,6 @@ the wall time (run with ``--threads 1`` so CPU time is not inflated by idle-spin
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from backbone_cases import make_row, timed  # noqa: E402
+from backbone_cases import make_row, standalone, timed  # noqa: E402
 
 from magplus.backbones.liveportrait import FULL_CONFIG, LivePortraitBackbone, LivePortraitNetworks  # noqa: E402
 from magplus.backbones.liveportrait.kinematics import (motion_multiplier, refine_kp_info, rotation_matrix,  # noqa: E402
@@ -246,12 +245,4 @@ def run(frames: int = 8, size: int = 128, threads: int = 2, device: str = "cpu",
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--baseline-frames", type=int, default=None)
-    args = parser.parse_args()
-    for row in run(args.frames, args.size, args.threads, args.device, args.baseline_frames):
-        print(json.dumps(row))
+    standalone(run, __doc__.split("\n")[0], size=128)
