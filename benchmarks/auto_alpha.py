@@ -5,7 +5,8 @@
 For every cell of the grid (sensor noise ≈0.5 / ≈3 grey levels, head drift 0 / ≈1 px, amplitude
 ≈0.4 / ≈2 px, 30 / 200 fps) and both bundled faces, ``clips`` AU programs are rendered and
 :func:`magplus.magnify.alpha.auto_alpha` is called the way ``MagPipeline`` calls it (DIS flow,
-soft face mask from the landmarks, ``DEFAULT_ALPHA_MAX``). The α values, their quantiles, the share
+soft face mask from the landmarks, ``DEFAULT_ALPHA_MAX``), without the pipeline's extra cap by head
+motion (``rigid_alpha_limit``), so drifting clips read higher here than in MagPipeline. The α values, their quantiles, the share
 clamped at the maximum and the magnified peak (α × the true peak) are written to
 ``benchmarks/results/auto_alpha.{json,md}``: the training range of MagPlus is set from them.
 """

@@ -151,9 +151,7 @@ class AlphaStats:
         from .magnify.alpha import MotionAmplitude, choose_alpha
 
         p = self.pipeline
-        curve = torch.cat(self._curves) if len(self._curves) > 1 else self._curves[0]
-        peak_frame = int(curve.argmax())
-        amplitude = MotionAmplitude(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
+        amplitude = MotionAmplitude.from_curve(torch.cat(self._curves))
         alpha = choose_alpha(amplitude.peak, p.target_amplitude, p.alpha_max, resolution=p.resolution)
         return float(max(1.0, min(alpha, self._limit))), amplitude
 

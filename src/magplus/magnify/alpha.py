@@ -37,6 +37,12 @@ class MotionAmplitude:
     peak: float
     peak_frame: int
 
+    @classmethod
+    def from_curve(cls, curve: torch.Tensor) -> "MotionAmplitude":
+        """The amplitude of a per-frame curve ``(T,)``: its peak and where it is."""
+        peak_frame = int(curve.argmax())
+        return cls(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
+
 
 def nonrigid_flow(flow: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Subtract the per-frame median flow inside ``mask`` (the rigid translation) -> ``(T, 2, H, W)``."""
@@ -66,8 +72,7 @@ def measure_amplitude(flow: torch.Tensor, mask: torch.Tensor | None = None, perc
     if mag.shape[1] == 0:
         raise InputError("the motion mask selects no pixel; check the face mask.")
     curve = torch.quantile(mag, percentile / 100.0, dim=1)
-    peak_frame = int(curve.argmax())
-    return MotionAmplitude(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame)
+    return MotionAmplitude.from_curve(curve)
 
 
 def rigid_alpha_limit(flow: torch.Tensor, mask: torch.Tensor | None, max_px: float) -> float:
@@ -110,7 +115,10 @@ def measure_clip_motion(frames: torch.Tensor, mask: torch.Tensor | None = None, 
 def auto_alpha(ref: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | None = None,
                target_px: float = DEFAULT_TARGET_AMPLITUDE, alpha_max: float = DEFAULT_ALPHA_MAX,
                flow="dis") -> tuple[float, MotionAmplitude]:
-    """Choose α for ``frames`` ``(T, 3, H, W)`` relative to ``ref`` ``(3, H, W)``.
+    """Choose α for ``frames`` ``(T, 3, H, W)`` relative to ``ref`` ``(3, H, W)`` from the non-rigid peak alone.
+
+    ``MagPipeline`` applies the same rule and, since it magnifies head motion too, also caps α
+    with :func:`rigid_alpha_limit`.
 
     Returns:
         ``(alpha, amplitude)``: the α used and the measured motion.
