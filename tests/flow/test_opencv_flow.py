@@ -76,13 +76,29 @@ def test_reused_dis_object_gives_the_same_flow_as_a_fresh_one(shifted_pair):
     reused = DISFlow()
     first = reused(src, tgt)
     other = reused(tgt, src)  # a different pair in between must leave no state behind
-    assert reused._estimator is not None and not torch.equal(first, other)
+    assert reused._estimators and not torch.equal(first, other)
     assert torch.equal(reused(src, tgt), first)
     assert torch.equal(DISFlow()(src, tgt), first)
     copy = pickle.loads(pickle.dumps(reused))  # worker processes get their own OpenCV object
-    assert copy._estimator is None and torch.equal(copy(src, tgt), first)
+    assert copy._estimators is None and torch.equal(copy(src, tgt), first)
     reused.preset = "ultrafast"
-    assert reused._estimator is None and reused(src, tgt).shape == first.shape
+    assert reused._estimators is None and reused(src, tgt).shape == first.shape
+
+
+def test_pairs_on_a_thread_pool_give_the_flow_of_one_thread(shifted_pair):
+    src, tgt = shifted_pair
+    batch_src, batch_tgt = src.expand(6, -1, -1, -1).contiguous(), torch.roll(tgt, 1, dims=-1).expand(6, -1, -1, -1)
+    batch_tgt = torch.cat([tgt, batch_tgt[1:]])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = DISFlow()(batch_src, batch_tgt)
+        torch.set_num_threads(2)
+        pooled = DISFlow()(batch_src, batch_tgt)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(alone, pooled)  # same pairs, same order, whichever thread ran them
+    assert not torch.equal(pooled[0], pooled[1])
 
 
 def test_float32_gray_conversion_matches_float64_but_at_rounding_ties():

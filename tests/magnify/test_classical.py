@@ -133,6 +133,31 @@ def test_fold_safe_scale_prevents_fold_over():
     assert torch.allclose(still, torch.ones_like(still))
 
 
+def test_fold_safe_scale_stops_where_the_determinant_reaches_the_margin():
+    from magplus.magnify.lagrangian import fold_safe_scale
+
+    # Constant Jacobian (u = -0.1 x): det(I + s (α-1) J) = 1 - 0.1 · 19 s reaches the margin 0.2
+    # at s = 0.8 / 1.9 = 0.4211 (a grid search in steps of 0.1 would stop at 0.4).
+    x = torch.linspace(-10, 10, 32) * (31 / 20)  # one pixel apart
+    flow = torch.stack([(-0.1 * x).expand(32, 32), torch.zeros(32, 32)])[None]
+    scale = fold_safe_scale(flow, torch.full((1, 1, 32, 32), 20.0), margin=0.2)
+    assert torch.allclose(scale[..., 4:-4, 4:-4], torch.tensor(0.8 / 1.9), atol=1e-4)
+    # Expanding flows never fold, and an attenuating α (< 1) on a compressive flow walks away from the fold.
+    assert torch.allclose(fold_safe_scale(-flow, torch.full((1, 1, 32, 32), 20.0)), torch.tensor(1.0))
+    assert torch.allclose(fold_safe_scale(flow, torch.full((1, 1, 32, 32), 0.05)), torch.tensor(1.0))
+    # Attenuating an expansion u = +2 x by α = 0.05 gives det = 1 - 0.95 · 2 s: margin at s = 0.8 / 1.9.
+    shrink = fold_safe_scale(-20 * flow, torch.full((1, 1, 32, 32), 0.05))
+    assert torch.allclose(shrink[..., 4:-4, 4:-4], torch.tensor(0.8 / 1.9), atol=1e-4)
+
+
+def test_percentile_rows_is_torch_quantile():
+    from magplus.magnify.alpha import percentile_rows
+
+    values = torch.rand(7, 1001, generator=torch.Generator().manual_seed(3)) ** 3
+    for q in (0.0, 0.5, 0.95, 0.999, 1.0):
+        assert torch.allclose(percentile_rows(values, q), torch.quantile(values, q, dim=1), atol=1e-6)
+
+
 def test_eulerian_reference_filter_scales_small_motion():
     ref = textured(64, seed=1)
     ref = gaussian_blur(ref[None], 2.0)[0]  # low frequencies: linear approximation holds
