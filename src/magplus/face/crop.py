@@ -173,7 +173,9 @@ def crop(frames: torch.Tensor, box: FaceBox, size: int = DEFAULT_RESOLUTION, pad
     matrix = _crop_to_image_matrix(box, size)
     images = clip.detach().float().cpu().permute(0, 2, 3, 1).numpy()
     out = np.stack([_resample(img, matrix, (size, size), box.size / size, _PADDING[pad]) for img in images])
-    result = torch.from_numpy(out).permute(0, 3, 1, 2).clamp(0, 1).to(clip.device)
+    # Back to contiguous (T, 3, S, S): a channels-last view would make every later pass over the
+    # crops (range checks, flow, warps) strided, e.g. a min/max 18x slower.
+    result = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().clamp_(0, 1).to(clip.device)
     return result[0] if single else result
 
 
