@@ -75,6 +75,10 @@ def kp2gaussian(kp: Mapping[str, torch.Tensor] | torch.Tensor, spatial_size: Seq
 class ResBlock2d(nn.Module):
     """Pre-activation residual block (BN -> ReLU -> conv, twice) that keeps resolution."""
 
+    #: ReLU and the residual sum in place (set on inference copies, :func:`.fast.inference_copy`):
+    #: each input overwritten is a fresh BatchNorm or convolution output, never the block input.
+    inplace_relu = False
+
     def __init__(self, in_features: int, kernel_size: int | tuple[int, int], padding: int | tuple[int, int]):
         super().__init__()
         self.conv1 = nn.Conv2d(in_features, in_features, kernel_size=kernel_size, padding=padding)
@@ -83,9 +87,9 @@ class ResBlock2d(nn.Module):
         self.norm2 = nn.BatchNorm2d(in_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(self.norm1(x)))
-        out = self.conv2(F.relu(self.norm2(out)))
-        return out + x
+        out = self.conv1(F.relu(self.norm1(x), inplace=self.inplace_relu))
+        out = self.conv2(F.relu(self.norm2(out), inplace=self.inplace_relu))
+        return out.add_(x) if self.inplace_relu else out + x
 
 
 class UpBlock2d(nn.Module):
@@ -106,6 +110,8 @@ class UpBlock2d(nn.Module):
 class DownBlock2d(nn.Module):
     """Conv, BN, ReLU, 2x2 average pooling: ``(B, C_in, H, W) -> (B, C_out, H/2, W/2)``."""
 
+    inplace_relu = False  # see ResBlock2d
+
     def __init__(self, in_features: int, out_features: int, kernel_size: int | tuple[int, int] = 3,
                  padding: int | tuple[int, int] = 1, groups: int = 1):
         super().__init__()
@@ -114,11 +120,13 @@ class DownBlock2d(nn.Module):
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(F.relu(self.norm(self.conv(x))))
+        return self.pool(F.relu(self.norm(self.conv(x)), inplace=self.inplace_relu))
 
 
 class SameBlock2d(nn.Module):
     """Conv, BN, ReLU at constant resolution."""
+
+    inplace_relu = False  # see ResBlock2d
 
     def __init__(self, in_features: int, out_features: int, groups: int = 1,
                  kernel_size: int | tuple[int, int] = 3, padding: int | tuple[int, int] = 1):
@@ -127,7 +135,7 @@ class SameBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(x)))
+        return F.relu(self.norm(self.conv(x)), inplace=self.inplace_relu)
 
 
 def _width(block_expansion: int, level: int, max_features: int) -> int:

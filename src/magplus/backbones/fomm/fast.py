@@ -90,6 +90,9 @@ def inference_copy(module: nn.Module, channels_last: bool = True, dtype: torch.d
     """
     clone = fold_module_batchnorms(copy.deepcopy(module).eval())
     replace_up_blocks(clone)
+    for block in clone.modules():
+        if isinstance(block, (SameBlock2d, DownBlock2d, ResBlock2d)):
+            block.inplace_relu = True  # no autograd here, and no ReLU input is reused
     clone.requires_grad_(False)
     clone.to(dtype=dtype)
     if channels_last:
