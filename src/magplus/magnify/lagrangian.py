@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from ..ops.pyramid import gaussian_blur
+from ..ops.similarity import fit_similarity
 from ..ops.warp import backward_warp, pixel_grid
 from ..registry import create_flow
 from .base import Magnifier
@@ -37,25 +38,14 @@ def similarity_flow(flow: torch.Tensor, weights: torch.Tensor | None = None) -> 
         weights: ``(H, W)`` or ``(T, 1, H, W)`` non-negative weights (e.g. the face mask), or None.
 
     Returns:
-        ``(T, 2, H, W)``: the flow of the fitted motion ``u = a x − b y + tx``, ``v = b x + a y + ty``.
+        ``(T, 2, H, W)``: the flow of the fitted motion (:func:`~magplus.ops.similarity.fit_similarity`
+        over the pixel grid).
     """
     t, _, h, w = flow.shape
-    grid = pixel_grid(h, w, device=flow.device, dtype=flow.dtype)
-    wts = torch.ones(t, 1, h, w, dtype=flow.dtype, device=flow.device) if weights is None else \
-        weights.to(flow).reshape(-1, 1, h, w).expand(t, 1, h, w)
-    total = wts.sum(dim=(1, 2, 3)).clamp_min(1e-8)
-    center = (grid[None] * wts).sum(dim=(2, 3)) / total[:, None]  # (T, 2)
-    x = grid[0][None] - center[:, 0, None, None]
-    y = grid[1][None] - center[:, 1, None, None]
-    u, v, wt = flow[:, 0], flow[:, 1], wts[:, 0]
-    mean_u = (u * wt).sum(dim=(1, 2)) / total
-    mean_v = (v * wt).sum(dim=(1, 2)) / total
-    norm = ((x * x + y * y) * wt).sum(dim=(1, 2)).clamp_min(1e-8)
-    a = ((u * x + v * y) * wt).sum(dim=(1, 2)) / norm
-    b = ((v * x - u * y) * wt).sum(dim=(1, 2)) / norm
-    fit_u = a[:, None, None] * x - b[:, None, None] * y + mean_u[:, None, None]
-    fit_v = b[:, None, None] * x + a[:, None, None] * y + mean_v[:, None, None]
-    return torch.stack([fit_u, fit_v], dim=1)
+    points = pixel_grid(h, w, device=flow.device, dtype=flow.dtype).reshape(2, -1).T  # (HW, 2)
+    per_pixel = None if weights is None else weights.to(flow).reshape(-1, h * w)
+    fitted = fit_similarity(points, flow.reshape(t, 2, -1).transpose(1, 2), per_pixel)  # (T, HW, 2)
+    return fitted.transpose(1, 2).reshape(t, 2, h, w)
 
 
 def fold_safe_scale(flow: torch.Tensor, alpha_px: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
