@@ -456,6 +456,7 @@ def main(argv=None) -> int:
     with atomic_output(out.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(report, indent=1))
     write_markdown(report, out.with_suffix(".md"))
+    out.with_suffix(".partial.json").unlink(missing_ok=True)  # the whole report is written
     print(f"wrote {out.with_suffix('.json')} and .md in {time.time() - start:.0f} s")
     return 0
 
