@@ -83,21 +83,6 @@ class Motion(abc.ABC):
                 fields[name] = value
         return type(parts[0])(**fields)
 
-    def split_head(self, reference: "Motion") -> tuple["Motion", "Motion"] | None:
-        """This motion's change from ``reference`` as ``(head, expression)`` relative motions whose
-        :meth:`plus` is the whole change, or None where the representation does not separate them
-        (the default; FOMM keypoints, for example, mix both).
-
-        The motion-space de-magnifier measures the backbone's gain on each part apart: an
-        extractor responds to magnified head motion almost linearly but to magnified expression
-        sub-linearly, and one gain fitted to both is dominated by the larger (head drift).
-        """
-        return None
-
-    def plus(self, other: "Motion") -> "Motion":
-        """The sum of two relative motions of one clip (motions that implement :meth:`split_head`)."""
-        raise InputError(f"{type(self).__name__} does not add relative motions.")
-
     def reference(self, index: int = 0) -> "Motion":
         """The one-frame absolute motion of frame ``index`` (the usual reference is the onset, 0)."""
         if self.relative:
@@ -204,18 +189,3 @@ class LandmarkMotion(Motion):
         if not self.relative:
             raise InputError("coordinates() needs a relative motion: call relative_to(reference) first.")
         return self.points.reshape(len(self), -1).astype(np.float64)
-
-    def split_head(self, reference):
-        """Head = the similarity motion of all landmarks (:func:`~magplus.ops.similarity.fit_similarity`), expression = the rest."""
-        from ..ops.similarity import fit_similarity
-
-        change = self.relative_to(reference).points
-        head = fit_similarity(torch.from_numpy(reference.points[0]).double(), torch.from_numpy(change).double())
-        head = head.numpy().astype(change.dtype)
-        return LandmarkMotion(head, relative=True), LandmarkMotion(change - head, relative=True)
-
-    def plus(self, other):
-        if not (self.relative and isinstance(other, LandmarkMotion) and other.relative
-                and other.points.shape == self.points.shape):
-            raise InputError("plus() needs two relative LandmarkMotions of the same shape.")
-        return LandmarkMotion(self.points + other.points, relative=True)

@@ -3,8 +3,9 @@
 A similarity (translation, rotation, uniform scale) moves point ``p`` by
 ``u = a x − b y + t_x``, ``v = b x + a y + t_y`` with ``(x, y) = p − centre``. Fitted to the
 displacements of many points (dense flow pixels, face landmarks) it is the head's motion in the
-image plane; the rest is the expression. The Lagrangian magnifier's ``nonrigid_only`` mode and
-the motion-space de-magnifier's head / expression split both use :func:`fit_similarity`.
+image plane; the rest is the expression. The Lagrangian magnifier's ``nonrigid_only`` mode fits
+it to dense flow (:func:`~magplus.magnify.lagrangian.similarity_flow`); points of any kind go
+through the same :func:`fit_similarity`.
 """
 
 from __future__ import annotations
