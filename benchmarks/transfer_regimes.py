@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 log.write(json.dumps(row) + "\n")
                 log.flush()
+    if cache.stat().st_size == 0:
+        cache.unlink()  # everything came from the cache: no row file of this run
     report = {"command": " ".join(["python", *sys.argv]), "commit": git_head(), "machine": cpu_model(),
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": args.clips,
               "eval_flow": args.eval_flow, "variants": variants, "grid": GRID,
