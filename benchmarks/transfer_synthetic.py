@@ -135,7 +135,9 @@ def markdown(report: dict) -> str:
         wins = result["magplus_better_fraction"]
         lines += ["", "Fraction of clips where MagPlus is better than direct: "
                   + ", ".join(f"{m} {wins[m]:.0%}" for m in METRICS), "",
-                  f"Mean alpha {result['mean_alpha']:.1f}; {result['seconds_per_clip']:.1f} s per clip.", ""]
+                  f"Mean alpha {result['mean_alpha']:.1f}; de-magnification path "
+                  f"`{result.get('demagnify_path', 'not recorded')}` (motion: the backbone's motion scaled by "
+                  f"1/alpha, the de-magnifier unused); {result['seconds_per_clip']:.1f} s per clip.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -194,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             "magplus_better_fraction": {m: float(np.mean([better(m, r[f"magplus.{m}"], r[f"direct.{m}"]) for r in rows]))
                                         for m in METRICS},
             "mean_alpha": float(np.mean([r["alpha"] for r in rows])),
+            "demagnify_path": pipeline.demagnify,
             "seconds_per_clip": (time.perf_counter() - started) / max(len(rows), 1),
         }
     from magplus.io.atomic import atomic_output
