@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import synthetic_rows, write_csv
 
 from magplus.batch.runner import run_batch
-from magplus.batch.state import batch_state, leftovers
+from magplus.batch.state import SNAPSHOT, batch_state, leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,8 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
-        if out.is_dir() and batch_state(out).counts()["done"] >= 1:
+        # batch.json is written just after the folder is made: poll for the file, not the folder.
+        if (out / SNAPSHOT).is_file() and batch_state(out).counts()["done"] >= 1:
             break
         time.sleep(0.2)
     assert process.poll() is None, "the run ended before it could be killed"
