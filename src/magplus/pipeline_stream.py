@@ -344,22 +344,33 @@ class PipelineRun:
         return backbone.motion_builder() or MotionBuilder(backbone.extract_motion)
 
     def _extract_motions(self, out: Any) -> None:
+        from .magnify.motion_space import gain_stride
+
         p = self.pipeline
-        needs_direct = p.compute_direct or not p.magnify or (p.demagnify == "motion" and p.calibrate_gain)
-        direct = self._builder() if needs_direct else None
+        full_direct = p.compute_direct or not p.magnify
+        calibrate = p.magnify and p.demagnify == "motion" and p.calibrate_gain
+        # Without a direct result to render, the direct pass only measures the gain (one number),
+        # so it looks at every k-th frame; with one, the gain uses all of its frames.
+        stride = 1 if full_direct else gain_stride(self.fps)
+        direct = self._builder() if full_direct or calibrate else None
+        sampled_label = f"every {stride}th frame of {clip_label()} (gain calibration)"
+
+        def direct_context():  # messages and frame rate of the sampled frames, when sampled
+            return clip_context() if stride == 1 else clip_context(sampled_label, fps=self.fps / stride)
         magnified = self._builder() if p.magnify else None
         magnified_label = f"the magnified {clip_label()}"
         for chunk in self.chunks():
-            if direct is not None:
-                with self.clock("backbone_direct"):
-                    direct.add(chunk.crops())
+            # The chunk's frames at clip indices that are multiples of the stride (a short chunk may have none).
+            if direct is not None and (-chunk.first) % stride < chunk.stop - chunk.first:
+                with self.clock("backbone_direct"), direct_context():
+                    direct.add(chunk.crops()[(-chunk.first) % stride::stride])
             if magnified is not None:
                 frames = chunk.magnified()
                 with self.clock("backbone_magnified"), clip_context(magnified_label):
                     magnified.add(frames)
         self.direct_motion = self.magnified_motion = self.result_motion = None
         if direct is not None:
-            with self.clock("backbone_direct"):
+            with self.clock("backbone_direct"), direct_context():
                 self.direct_motion = direct.finish()
         if magnified is None:
             return
@@ -371,7 +382,7 @@ class PipelineRun:
 
             with self.clock("demagnify"):
                 self.result_motion, out.motion_gain = demagnify_motion(
-                    self.magnified_motion, self.alpha, self.direct_motion if p.calibrate_gain else None)
+                    self.magnified_motion, self.alpha, self.direct_motion if p.calibrate_gain else None, stride)
 
     def _render(self, out: Any, source_img: torch.Tensor, sink: Any) -> None:
         p = self.pipeline

@@ -62,6 +62,26 @@ def test_stream_equals_whole_clip(clip, options):
     assert float((whole.result[1:] - whole.result[:-1]).abs().max()) > 100 * TOLERANCE
 
 
+def test_sampled_gain_pass_is_the_same_in_chunks_off_its_stride():
+    """Without a direct result, the gain's direct pass takes every 8th frame of a 200-fps clip; chunks
+    of 5 start off that grid, and must pick the same frames as the whole clip."""
+    program = sample_program(3, fps=200.0, aus=[12], amplitude_px=1.5, side=None, blink=False, noise_sigma=0.01,
+                             onset_apex_ms=80.0, apex_offset_ms=80.0)
+    source, frames = default_face(), render_program(program, second_face()).frames[:33]
+    pipe = MagPipeline(resolution=128, alpha=6.0, progress=False)
+    whole = pipe(source, frames, fps=200.0)
+    collector = Collector()
+    streamed = collector.fill(pipe.stream(source, frames, collector, fps=200.0, chunk_frames=5))
+    assert (whole.motion_gain.gain_stride, whole.motion_gain.gain_frames) == (8, 5)  # frames 0, 8, ..., 32
+    assert (streamed.motion_gain.gain_stride, streamed.motion_gain.gain_frames) == (8, 5)
+    assert np.isfinite(whole.motion_gain.raw_gain)
+    assert streamed.motion_gain.raw_gain == pytest.approx(whole.motion_gain.raw_gain, rel=1e-6)
+    assert float((whole.result - streamed.result).abs().max()) < TOLERANCE
+    # With a direct result to show, the gain uses every frame.
+    full = MagPipeline(resolution=128, alpha=6.0, compute_direct=True, progress=False)(source, frames, fps=200.0)
+    assert (full.motion_gain.gain_stride, full.motion_gain.gain_frames) == (1, 33)
+
+
 def test_landmark_builder_chunks_equal_whole_with_a_gap_at_a_chunk_start(clip):
     _, frames = clip
     frames = frames.clone()
