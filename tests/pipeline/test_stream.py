@@ -82,6 +82,57 @@ def test_sampled_gain_pass_is_the_same_in_chunks_off_its_stride():
     assert (full.motion_gain.gain_stride, full.motion_gain.gain_frames) == (1, 33)
 
 
+@pytest.fixture
+def two_threads():
+    """Two torch threads (the suite runs on one): the magnifier then overlaps the extractor."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_magnifying_in_pieces_beside_the_extractor_changes_nothing(clip, monkeypatch, two_threads):
+    """The magnified clip goes to the extractor in pieces (a worker thread) while the next piece is
+    magnified; with pieces of 3 frames the result equals the one-piece run."""
+    import magplus.pipeline_stream as stream
+
+    source, frames = clip
+    pipe = MagPipeline(resolution=128, alpha=4.0, compute_direct=True, progress=False)
+    monkeypatch.setattr(stream, "OVERLAP_FRAMES", 10_000)
+    whole = pipe(source, frames, fps=30.0)
+    monkeypatch.setattr(stream, "OVERLAP_FRAMES", 3)
+    pieces = pipe(source, frames, fps=30.0)
+    assert torch.equal(pieces.magnified_driving, whole.magnified_driving)
+    assert pieces.motion_gain.raw_gain == pytest.approx(whole.motion_gain.raw_gain, rel=1e-9)
+    assert float((pieces.result - whole.result).abs().max()) < TOLERANCE
+
+
+def test_an_extractor_error_in_the_worker_reaches_the_caller(clip, monkeypatch, two_threads):
+    import threading
+
+    import magplus.pipeline_stream as stream
+    from magplus.backbones.landmark_warp import LandmarkTrackBuilder
+
+    source, frames = clip
+    calls = []
+    original = LandmarkTrackBuilder.add
+
+    def failing_add(self, piece):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            raise InputError("no face in the magnified piece")
+        original(self, piece)
+
+    monkeypatch.setattr(stream, "OVERLAP_FRAMES", 4)
+    monkeypatch.setattr(LandmarkTrackBuilder, "add", failing_add)
+    before = threading.active_count()
+    with pytest.raises(InputError, match="no face in the magnified piece"):
+        MagPipeline(resolution=128, alpha=4.0, calibrate_gain=False, progress=False)(source, frames, fps=30.0)
+    assert calls[0].startswith("magplus-extract") and len(calls) == 2  # it ran in the worker; the run stopped
+    assert threading.active_count() == before  # and the worker is gone
+    assert torch.get_num_threads() == 2  # the thread the worker borrowed is back
+
+
 def test_landmark_builder_chunks_equal_whole_with_a_gap_at_a_chunk_start(clip):
     _, frames = clip
     frames = frames.clone()
