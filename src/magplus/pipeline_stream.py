@@ -341,11 +341,15 @@ class PipelineRun:
         self.alpha = out.alpha
 
     def _builder(self):
+        """A motion builder of the backbone; ``self.extracts_in_chunks`` says whether the backbone
+        made it (it takes a clip in any chunks) or it wraps ``extract_motion`` (the whole clip at once)."""
         from .backbones.base import MotionBuilder
 
         backbone = self.pipeline.backbone
+        builder = backbone.motion_builder()
+        self.extracts_in_chunks = builder is not None
         # A backbone without a builder runs only as one chunk (MagPipeline.streaming_refusal).
-        return backbone.motion_builder() or MotionBuilder(backbone.extract_motion)
+        return builder or MotionBuilder(backbone.extract_motion)
 
     def _extract_motions(self, out: Any) -> None:
         from .magnify.motion_space import gain_stride
@@ -390,29 +394,33 @@ class PipelineRun:
     def _magnify_and_extract(self, chunk: _Chunk, builder: Any) -> None:
         """Magnify ``chunk`` and hand the magnified frames to the backbone's motion ``builder``.
 
-        With more than one torch thread and a magnifier that works frame by frame, the two
-        overlap: the chunk is magnified in pieces of :data:`OVERLAP_FRAMES` on one core fewer,
-        while a worker thread gives the previous piece to the extractor (MediaPipe runs on one
-        core). Both stages are core-bound, so the worker takes its core from the torch threads
-        rather than competing for them (measured at 200 frames of 256²: the two stages 2.8 s one
-        after the other, 2.9 s side by side with all threads, 2.0 s with one thread handed over).
+        With more than one torch thread, a magnifier that works frame by frame and a backbone
+        that takes its clip in chunks (its own ``motion_builder``), the two overlap: the chunk is
+        magnified in pieces of :data:`OVERLAP_FRAMES` while a worker thread gives the previous
+        piece to the extractor. Both stages are core-bound (MediaPipe runs on one core), so an
+        extractor on the CPU takes its core from the torch threads rather than competing for them
+        (measured at 200 frames of 256²: the two stages 2.8 s one after the other, 2.9 s side by
+        side with all threads, 2.0 s with one thread handed over).
         The stage clock counts the wait for the worker as ``backbone_magnified``; the extraction
         hidden behind magnification is not counted.
         """
         run = self.pipeline
         threads = torch.get_num_threads()
-        if threads < 2 or "magnified" in chunk._cache or not getattr(run.magnifier, "frame_by_frame", False):
+        if (threads < 2 or "magnified" in chunk._cache or not self.extracts_in_chunks
+                or not getattr(run.magnifier, "frame_by_frame", False)):
             frames = chunk.magnified()
             with self.clock("backbone_magnified"):
                 builder.add(frames)
             return
+        # An extractor on a GPU needs no CPU core of its own: the magnifier keeps all of them.
+        lend = 1 if run.backbone.extraction_device.type == "cpu" else 0
         import contextvars
         from concurrent.futures import ThreadPoolExecutor
 
         length = chunk.stop - chunk.first
         crops, flows = chunk.crops(), chunk.flows()
         pieces: list[torch.Tensor] = []
-        torch.set_num_threads(threads - 1)
+        torch.set_num_threads(threads - lend)
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="magplus-extract") as worker:
                 pending = None

@@ -107,6 +107,29 @@ def test_magnifying_in_pieces_beside_the_extractor_changes_nothing(clip, monkeyp
     assert float((pieces.result - whole.result).abs().max()) < TOLERANCE
 
 
+def test_a_backbone_that_takes_the_whole_clip_gets_it_whole(clip, monkeypatch, two_threads):
+    """A backbone without its own motion builder (MetaPortrait, EmoPortraits: tracking over the
+    whole clip) must not see the magnified clip in pieces."""
+    import magplus.pipeline_stream as stream
+
+    class WholeClipOnly(LandmarkWarpBackbone):
+        def motion_builder(self, fps=None):
+            return None
+
+        def extract_motion(self, frames, fps=None):
+            lengths.append(len(frames))
+            builder = LandmarkWarpBackbone.motion_builder(self, fps)
+            builder.add(frames)
+            return builder.finish()
+
+    lengths: list[int] = []
+    source, frames = clip
+    monkeypatch.setattr(stream, "OVERLAP_FRAMES", 3)
+    MagPipeline(backbone=WholeClipOnly(), resolution=128, alpha=4.0, compute_direct=True, progress=False)(
+        source, frames, fps=30.0)
+    assert lengths == [10, 10]  # the direct pass and the magnified pass, each whole
+
+
 def test_an_extractor_error_in_the_worker_reaches_the_caller(clip, monkeypatch, two_threads):
     import threading
 

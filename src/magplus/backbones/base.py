@@ -77,6 +77,12 @@ class AnimationBackbone(abc.ABC):
         """Move the model to ``device`` (no-op for weight-free backbones)."""
         return self
 
+    @property
+    def extraction_device(self) -> torch.device:
+        """Where :meth:`extract_motion` computes: the pipeline lends it a CPU thread while it
+        overlaps magnification only when this is the CPU. Default: the backbone's ``device``."""
+        return torch.device(getattr(self, "device", "cpu"))
+
     @abc.abstractmethod
     def prepare_source(self, source_img: torch.Tensor) -> Any:
         """Encode the source face once. ``source_img``: ``(3, H, W)`` in [0, 1]."""

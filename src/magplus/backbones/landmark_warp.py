@@ -201,6 +201,11 @@ class LandmarkWarpBackbone(AnimationBackbone):
         builder.add(frames)
         return builder.finish()
 
+    @property
+    def extraction_device(self) -> torch.device:
+        """The CPU: MediaPipe finds the landmarks whatever device renders."""
+        return torch.device("cpu")
+
     def motion_builder(self, fps: float | None = None) -> "LandmarkTrackBuilder":
         """Chunk-by-chunk :meth:`extract_motion` (detection per chunk; bridging and smoothing at the end)."""
         return LandmarkTrackBuilder(self, fps)
