@@ -7,7 +7,9 @@ One mechanism runs every MagPipeline clip, pass by pass over chunks of frames:
 2. **motion**: each chunk's driving crops and magnified crops go to the backbone's
    :class:`~magplus.backbones.base.MotionBuilder`; the motions (a few hundred numbers per frame)
    are kept whole, so clip-level steps (landmark gap bridging, smoothing over time) and the
-   motion-space gain see the whole clip.
+   motion-space gain see the whole clip. When the direct pass only measures the gain, it takes
+   one frame in :func:`~magplus.magnify.motion_space.gain_stride`; the magnified crops are made
+   piece by piece while a worker thread extracts the previous piece's motion.
 3. **render**: each chunk is rendered (result, direct, macro), de-magnified in image space
    relative to the generated onset frame when that path is used, pasted back, and handed to a
    sink (:class:`Collector` or :class:`VideoSink`).
@@ -361,7 +363,7 @@ class PipelineRun:
         # so it looks at every k-th frame; with one, the gain uses all of its frames.
         stride = 1 if full_direct else gain_stride(self.fps)
         direct = self._builder() if full_direct or calibrate else None
-        sampled_label = f"every {stride}th frame of {clip_label()} (gain calibration)"
+        sampled_label = f"one frame in {stride} of {clip_label()} (gain calibration)"
 
         def direct_context():  # messages and frame rate of the sampled frames, when sampled
             return clip_context() if stride == 1 else clip_context(sampled_label, fps=self.fps / stride)

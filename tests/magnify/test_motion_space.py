@@ -49,7 +49,7 @@ def test_gain_is_not_biased_by_the_onset_error_both_passes_share():
 
 def test_gain_refuses_tracks_of_another_clip():
     magnified, direct = tracks()
-    with pytest.raises(InputError, match="every 8-th frame"):
+    with pytest.raises(InputError, match="one frame in 8"):
         motion_gain(direct, magnified, ALPHA, stride=8)
 
 

@@ -68,7 +68,7 @@ def motion_gain(direct: Motion, magnified: Motion, alpha: float, stride: int = 1
     """
     magnified = magnified.select(slice(0, None, stride)) if stride > 1 else magnified
     if len(direct) != len(magnified):
-        raise InputError(f"the direct motion has {len(direct)} frames, but every {stride}-th frame of the magnified "
+        raise InputError(f"the direct motion has {len(direct)} frames, but one frame in {stride} of the magnified "
                          f"motion is {len(magnified)}; extract both from the same clip.")
     # Both passes see the same onset image (its flow to itself is zero), so the extractor's error
     # on frame 0 is a constant in every later frame of both, and its product would bias the slope
