@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..context import clip_fps, clip_label
 from ..errors import InputError
+from ..ops.flow_utils import invert_flow
 from ..ops.tps import ThinPlateSpline
 from ..ops.warp import backward_warp, pixel_grid
 from ..types import check_frames, check_image, to_uint8
@@ -233,9 +234,7 @@ class LandmarkWarpBackbone(AnimationBackbone):
 
     def warp(self, image: torch.Tensor, forward_field: torch.Tensor) -> torch.Tensor:
         """Move the pixel at ``p`` to ``p + D(p)``: backward warp with the inverted field."""
-        displacement = -forward_field
-        for _ in range(self.inverse_iterations):
-            displacement = -backward_warp(forward_field, displacement)
+        displacement = invert_flow(forward_field, self.inverse_iterations)
         return backward_warp(image[None].expand(forward_field.shape[0], -1, -1, -1), displacement).clamp(0, 1)
 
     def render(self, source: LandmarkSource, motion: LandmarkMotion, reference: LandmarkMotion | None = None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from ..ops.flow_utils import invert_flow
 from ..ops.pyramid import gaussian_blur
 from ..ops.similarity import fit_similarity
 from ..ops.warp import backward_warp, pixel_grid
@@ -163,10 +164,8 @@ class LagrangianMagnifier(Magnifier):
         if self.occlusion_aware:
             scaled = scaled * fold_safe_scale(scaled, alpha_px)
         magnified = alpha_px * scaled if rigid is None else rigid + alpha_px * scaled
-        # Solve p = q - M(p) for the source position p of each output pixel q.
-        displacement = -magnified
-        for _ in range(self.inverse_iterations):
-            displacement = -backward_warp(magnified, displacement)
+        # The source position p of each output pixel q solves p = q - M(p): q + the inverse of M.
+        displacement = invert_flow(magnified, self.inverse_iterations)
         flow_at_p = backward_warp(flow, displacement)
         # Sample the current frame where reference pixel p sits: p + F(p) = q + displacement + F(p).
         return backward_warp(frames, displacement + flow_at_p).clamp(0, 1)
