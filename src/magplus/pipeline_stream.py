@@ -358,7 +358,8 @@ class PipelineRun:
 
         p = self.pipeline
         full_direct = p.compute_direct or not p.magnify
-        calibrate = p.magnify and p.demagnify == "motion" and p.calibrate_gain
+        # At α = 1 there is no gain to measure (motion_space.demagnify_motion): no pass for it.
+        calibrate = p.magnify and p.demagnify == "motion" and p.calibrate_gain and self.alpha != 1.0
         # Without a direct result to render, the direct pass only measures the gain (one number),
         # so it looks at every k-th frame; with one, the gain uses all of its frames.
         stride = 1 if full_direct else gain_stride(self.fps)
@@ -391,7 +392,7 @@ class PipelineRun:
 
             with self.clock("demagnify"):
                 self.result_motion, out.motion_gain = demagnify_motion(
-                    self.magnified_motion, self.alpha, self.direct_motion if p.calibrate_gain else None, stride)
+                    self.magnified_motion, self.alpha, self.direct_motion if calibrate else None, stride)
 
     def _magnify_and_extract(self, chunk: _Chunk, builder: Any) -> None:
         """Magnify ``chunk`` and hand the magnified frames to the backbone's motion ``builder``.

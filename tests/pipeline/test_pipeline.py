@@ -51,6 +51,19 @@ def test_pipeline_alpha_one_equals_direct(tiny_clip):
     assert float((near.result - near.direct).abs().mean()) < 1e-3
 
 
+def test_alpha_one_equals_direct_without_a_direct_result_too(tiny_clip):
+    # Without compute_direct the gain's direct pass samples a 200-fps clip (one frame in 8), so a
+    # gain fitted at α = 1 would come out near 1 but not at it (0.992 on a 48-frame 256² clip, moving
+    # the result by 3e-3); at α = 1 there is nothing to calibrate.
+    program = sample_program(3, fps=200, aus=[12], amplitude_px=2.5, side=None, blink=False, noise_sigma=0.01)
+    driving = render_program(program, small(second_face(), 64)).frames[:48]
+    source = tiny_clip[0]
+    out = MagPipeline(alpha=1.0, resolution=64, progress=False)(source, driving, fps=200)
+    direct = MagPipeline(magnify=False, resolution=64, progress=False)(source, driving, fps=200)
+    assert torch.allclose(out.result, direct.result, atol=1e-6)
+    assert out.motion_gain.gain == 1.0 and out.motion_gain.gain_frames == 0
+
+
 @pytest.fixture(scope="module")
 def moving_clip():
     """8 frames at 96 px of an AU12 program with 6 px amplitude (motion well above DIS's noise), and the source."""

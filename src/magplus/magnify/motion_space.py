@@ -89,15 +89,18 @@ def demagnify_motion(magnified: Motion, alpha: float, direct: Motion | None = No
     Args:
         magnified: motion extracted from the magnified driving clip (absolute, ``T`` frames).
         alpha: the magnification used (> 0).
-        direct: motion extracted from the unmagnified driving clip; when given, the backbone's
-            gain on this clip is measured (:func:`motion_gain`) and corrected for.
+        direct: motion extracted from the unmagnified driving clip; when given (and α ≠ 1), the
+            backbone's gain on this clip is measured (:func:`motion_gain`) and corrected for. At
+            α = 1 nothing was magnified, the gain is 1 by definition, and the result is the direct
+            motion itself.
         stride: ``direct`` holds every ``stride``-th frame only (see :func:`gain_stride`).
 
     Returns:
         ``(motion, info)``: absolute motion to render, and what was done.
     """
-    raw = motion_gain(direct, magnified, alpha, stride) if direct is not None else float("nan")
+    calibrate = direct is not None and float(alpha) != 1.0
+    raw = motion_gain(direct, magnified, alpha, stride) if calibrate else float("nan")
     gain = float(np.clip(raw, *GAIN_BOUNDS)) if np.isfinite(raw) else 1.0
     scale = gain / float(alpha)
-    fitted = (len(direct), int(stride)) if direct is not None else (0, 1)
+    fitted = (len(direct), int(stride)) if calibrate else (0, 1)
     return scale_motion(magnified, scale), MotionDemagnification(float(alpha), gain, raw, scale, *fitted)
