@@ -97,7 +97,9 @@ class MagPipeline:
             render once), ``"image"`` (render the magnified clip, then de-magnify the frames) or
             ``"auto"``: motion space when the backbone supports it and no de-magnifier was named.
         calibrate_gain: motion-space path: measure the backbone's gain on this clip's magnified
-            motion and correct for it (:func:`~magplus.magnify.motion_space.motion_gain`).
+            motion and correct for it (:func:`~magplus.magnify.motion_space.motion_gain`), from a
+            direct pass over one frame in :func:`~magplus.magnify.motion_space.gain_stride` (every
+            frame when ``compute_direct`` renders the direct result anyway; none at α = 1).
         alpha: ``"auto"`` (lift the driving motion to ``target_amplitude``) or a number ≥ 1.
         target_amplitude: macro amplitude in pixels at a 256-px crop for automatic α.
         alpha_max: upper bound of automatic α.
