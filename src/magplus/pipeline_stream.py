@@ -364,20 +364,26 @@ class PipelineRun:
         # so it looks at every k-th frame; with one, the gain uses all of its frames.
         stride = 1 if full_direct else gain_stride(self.fps)
         direct = self._builder() if full_direct or calibrate else None
-        sampled_label = f"one frame in {stride} of {clip_label()} (gain calibration)"
+        direct_label = clip_label() if stride == 1 else f"one frame in {stride} of {clip_label()} (gain calibration)"
 
-        def direct_context():  # messages and frame rate of the sampled frames, when sampled
-            return clip_context() if stride == 1 else clip_context(sampled_label, fps=self.fps / stride)
+        def direct_context():  # messages and frame rate of the direct pass (of the sampled frames, when sampled)
+            return clip_context(direct_label, fps=self.fps / stride)
         magnified = self._builder() if p.magnify else None
         magnified_label = f"the magnified {clip_label()}"
         for chunk in self.chunks():
             # The chunk's frames at clip indices that are multiples of the stride (a short chunk may have none).
-            if direct is not None and (-chunk.first) % stride < chunk.stop - chunk.first:
-                with self.clock("backbone_direct"), direct_context():
-                    direct.add(chunk.crops()[(-chunk.first) % stride::stride])
+            offset = (-chunk.first) % stride
+            direct_pass = None
+            if direct is not None and offset < chunk.stop - chunk.first:
+                def direct_pass(frames=chunk.crops()[offset::stride]):
+                    with direct_context():
+                        direct.add(frames)
             if magnified is not None:
                 with clip_context(magnified_label):
-                    self._magnify_and_extract(chunk, magnified)
+                    self._magnify_and_extract(chunk, magnified, before=direct_pass)
+            elif direct_pass is not None:
+                with self.clock("backbone_direct"):
+                    direct_pass()
         self.direct_motion = self.magnified_motion = self.result_motion = None
         if direct is not None:
             with self.clock("backbone_direct"), direct_context():
@@ -394,8 +400,9 @@ class PipelineRun:
                 self.result_motion, out.motion_gain = demagnify_motion(
                     self.magnified_motion, self.alpha, self.direct_motion if calibrate else None, stride)
 
-    def _magnify_and_extract(self, chunk: _Chunk, builder: Any) -> None:
-        """Magnify ``chunk`` and hand the magnified frames to the backbone's motion ``builder``.
+    def _magnify_and_extract(self, chunk: _Chunk, builder: Any, before: Any = None) -> None:
+        """Magnify ``chunk`` and hand the magnified frames to the backbone's motion ``builder``,
+        after running ``before`` (the chunk's direct pass, or None) on the same extractor.
 
         With more than one torch thread, a magnifier that works frame by frame and a backbone
         that takes its clip in chunks (its own ``motion_builder``), the two overlap: the chunk is
@@ -404,13 +411,18 @@ class PipelineRun:
         extractor on the CPU takes its core from the torch threads rather than competing for them
         (measured at 200 frames of 256²: the two stages 2.8 s one after the other, 2.9 s side by
         side with all threads, 2.0 s with one thread handed over).
-        The stage clock counts the wait for the worker as ``backbone_magnified``; the extraction
-        hidden behind magnification is not counted.
+        The direct pass goes to the worker first, so it runs while the first piece is magnified
+        instead of before it. The stage clock counts the wait for the worker as
+        ``backbone_magnified``; extraction hidden behind magnification is not counted (nor, then,
+        the direct pass as ``backbone_direct``).
         """
         run = self.pipeline
         threads = torch.get_num_threads()
         if (threads < 2 or "magnified" in chunk._cache or not self.extracts_in_chunks
                 or not getattr(run.magnifier, "frame_by_frame", False)):
+            if before is not None:
+                with self.clock("backbone_direct"):
+                    before()
             frames = chunk.magnified()
             with self.clock("backbone_magnified"):
                 builder.add(frames)
@@ -426,19 +438,25 @@ class PipelineRun:
         torch.set_num_threads(threads - lend)
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="magplus-extract") as worker:
+                # Context variables (the clip's label and rate) do not cross threads: each task runs
+                # in a copy. The one worker runs its tasks in the order they were given.
+                first = None if before is None else worker.submit(contextvars.copy_context().run, before)
                 pending = None
                 for a in range(0, length, OVERLAP_FRAMES):
                     b = min(a + OVERLAP_FRAMES, length)
                     with self.clock("magnify"):
                         pieces.append(run.magnifier(self.ref, crops[a:b], self.alpha, self.mask, fps=self.fps,
                                                     flows=None if flows is None else flows[a:b]))
+                    if first is not None and first.done():
+                        first.result()  # a failed direct pass stops the run here
                     if pending is not None:
                         with self.clock("backbone_magnified"):
-                            pending.result()  # one piece at a time: the builder takes frames in order
-                    # The worker sees the clip's label and rate (context variables do not cross threads).
+                            pending.result()  # at most one piece waits: a failure stops the run early
                     pending = worker.submit(contextvars.copy_context().run, builder.add, pieces[-1])
                 with self.clock("backbone_magnified"):
-                    pending.result()
+                    for task in (first, pending):
+                        if task is not None:
+                            task.result()
         finally:
             torch.set_num_threads(threads)
         chunk._cache["magnified"] = pieces[0] if len(pieces) == 1 else torch.cat(pieces)

@@ -156,6 +156,26 @@ def test_an_extractor_error_in_the_worker_reaches_the_caller(clip, monkeypatch, 
     assert torch.get_num_threads() == 2  # the thread the worker borrowed is back
 
 
+def test_the_direct_pass_runs_in_the_worker_and_its_error_reaches_the_caller(clip, monkeypatch, two_threads):
+    import threading
+
+    import magplus.pipeline_stream as stream
+    from magplus.backbones.landmark_warp import LandmarkTrackBuilder
+
+    source, frames = clip
+    calls = []
+
+    def failing_add(self, piece):
+        calls.append((threading.current_thread().name, len(piece)))
+        raise InputError("no face in the driving clip")
+
+    monkeypatch.setattr(stream, "OVERLAP_FRAMES", 4)
+    monkeypatch.setattr(LandmarkTrackBuilder, "add", failing_add)
+    with pytest.raises(InputError, match="no face in the driving clip"):
+        MagPipeline(resolution=128, alpha=4.0, progress=False)(source, frames, fps=30.0)
+    assert calls[0][0].startswith("magplus-extract") and calls[0][1] == 10  # the whole direct pass, first
+
+
 def test_landmark_builder_chunks_equal_whole_with_a_gap_at_a_chunk_start(clip):
     _, frames = clip
     frames = frames.clone()
