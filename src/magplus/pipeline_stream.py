@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 import torch
 
+from .backbones.base import MotionBuilder
 from .context import clip_context, clip_label
 from .errors import InputError, VideoReadError
 
@@ -249,6 +250,11 @@ def _reference(motion: Any) -> Any:
     return motion.reference(0) if isinstance(motion, Motion) and not motion.relative else None
 
 
+class _WholeClipBuilder(MotionBuilder):
+    """The builder of a backbone without its own (``motion_builder()`` is None). Such a backbone
+    tracks over the whole clip (MetaPortrait, EmoPortraits), so the pipeline never gives it pieces."""
+
+
 class _Chunk:
     """Frames ``first .. stop-1`` in one pass; what it computes is cached on it (a kept chunk: across passes)."""
 
@@ -283,11 +289,15 @@ class _Chunk:
 
     def magnified(self) -> torch.Tensor:
         """The crops magnified by α ``(t, 3, S, S)``."""
-        def compute():
-            run = self.run
-            with run.clock("magnify"):
-                return run.pipeline.magnifier(run.ref, self.crops(), run.alpha, run.mask, fps=run.fps, flows=self.flows())
-        return self._get("magnified", compute)
+        return self._get("magnified", lambda: self.magnify(0, self.stop - self.first))
+
+    def magnify(self, a: int, b: int) -> torch.Tensor:
+        """Crops ``a .. b-1`` of the chunk magnified by α (not cached; a frame-by-frame magnifier
+        gives the same frames as :meth:`magnified`)."""
+        run, flows = self.run, self.flows()
+        with run.clock("magnify"):
+            return run.pipeline.magnifier(run.ref, self.crops()[a:b], run.alpha, run.mask, fps=run.fps,
+                                          flows=None if flows is None else flows[a:b])
 
 
 class PipelineRun:
@@ -343,15 +353,10 @@ class PipelineRun:
         self.alpha = out.alpha
 
     def _builder(self):
-        """A motion builder of the backbone; ``self.extracts_in_chunks`` says whether the backbone
-        made it (it takes a clip in any chunks) or it wraps ``extract_motion`` (the whole clip at once)."""
-        from .backbones.base import MotionBuilder
-
+        """The backbone's motion builder, or one that takes the clip whole (:class:`_WholeClipBuilder`)."""
         backbone = self.pipeline.backbone
-        builder = backbone.motion_builder()
-        self.extracts_in_chunks = builder is not None
         # A backbone without a builder runs only as one chunk (MagPipeline.streaming_refusal).
-        return builder or MotionBuilder(backbone.extract_motion)
+        return backbone.motion_builder() or _WholeClipBuilder(backbone.extract_motion)
 
     def _extract_motions(self, out: Any) -> None:
         from .magnify.motion_space import gain_stride
@@ -404,36 +409,41 @@ class PipelineRun:
         """Magnify ``chunk`` and hand the magnified frames to the backbone's motion ``builder``,
         after running ``before`` (the chunk's direct pass, or None) on the same extractor.
 
-        With more than one torch thread, a magnifier that works frame by frame and a backbone
-        that takes its clip in chunks (its own ``motion_builder``), the two overlap: the chunk is
-        magnified in pieces of :data:`OVERLAP_FRAMES` while a worker thread gives the previous
-        piece to the extractor. Both stages are core-bound (MediaPipe runs on one core), so an
-        extractor on the CPU takes its core from the torch threads rather than competing for them
-        (measured at 200 frames of 256²: the two stages 2.8 s one after the other, 2.9 s side by
-        side with all threads, 2.0 s with one thread handed over).
-        The direct pass goes to the worker first, so it runs while the first piece is magnified
-        instead of before it. The stage clock counts the wait for the worker as
+        With more than one torch thread, a magnifier that works frame by frame and a builder that
+        takes a clip in pieces (not a :class:`_WholeClipBuilder`), the two overlap
+        (:meth:`_magnify_beside_extraction`); otherwise they run one after the other.
+        """
+        run = self.pipeline
+        if (torch.get_num_threads() >= 2 and "magnified" not in chunk._cache and not isinstance(builder, _WholeClipBuilder)
+                and getattr(run.magnifier, "frame_by_frame", False)):
+            self._magnify_beside_extraction(chunk, builder, before)
+            return
+        if before is not None:
+            with self.clock("backbone_direct"):
+                before()
+        frames = chunk.magnified()
+        with self.clock("backbone_magnified"):
+            builder.add(frames)
+
+    def _magnify_beside_extraction(self, chunk: _Chunk, builder: Any, before: Any) -> None:
+        """The chunk is magnified in pieces of :data:`OVERLAP_FRAMES` while a worker thread runs
+        ``before`` and then gives each finished piece to ``builder``.
+
+        Both stages are core-bound (MediaPipe runs on one core), so an extractor on the CPU takes
+        its core from the torch threads rather than competing for them (measured at 200 frames of
+        256²: the two stages 2.8 s one after the other, 2.9 s side by side with all threads, 2.0 s
+        with one thread handed over). The direct pass goes to the worker first, so it runs while
+        the first piece is magnified. The stage clock counts the wait for the worker as
         ``backbone_magnified``; extraction hidden behind magnification is not counted (nor, then,
         the direct pass as ``backbone_direct``).
         """
-        run = self.pipeline
-        threads = torch.get_num_threads()
-        if (threads < 2 or "magnified" in chunk._cache or not self.extracts_in_chunks
-                or not getattr(run.magnifier, "frame_by_frame", False)):
-            if before is not None:
-                with self.clock("backbone_direct"):
-                    before()
-            frames = chunk.magnified()
-            with self.clock("backbone_magnified"):
-                builder.add(frames)
-            return
-        # An extractor on a GPU needs no CPU core of its own: the magnifier keeps all of them.
-        lend = 1 if run.backbone.extraction_device.type == "cpu" else 0
         import contextvars
         from concurrent.futures import ThreadPoolExecutor
 
+        threads = torch.get_num_threads()
+        # An extractor on a GPU needs no CPU core of its own: the magnifier keeps all of them.
+        lend = 1 if self.pipeline.backbone.extraction_device.type == "cpu" else 0
         length = chunk.stop - chunk.first
-        crops, flows = chunk.crops(), chunk.flows()
         pieces: list[torch.Tensor] = []
         torch.set_num_threads(threads - lend)
         try:
@@ -443,10 +453,7 @@ class PipelineRun:
                 first = None if before is None else worker.submit(contextvars.copy_context().run, before)
                 pending = None
                 for a in range(0, length, OVERLAP_FRAMES):
-                    b = min(a + OVERLAP_FRAMES, length)
-                    with self.clock("magnify"):
-                        pieces.append(run.magnifier(self.ref, crops[a:b], self.alpha, self.mask, fps=self.fps,
-                                                    flows=None if flows is None else flows[a:b]))
+                    pieces.append(chunk.magnify(a, min(a + OVERLAP_FRAMES, length)))
                     if first is not None and first.done():
                         first.result()  # a failed direct pass stops the run here
                     if pending is not None:
