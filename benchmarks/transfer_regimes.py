@@ -57,12 +57,16 @@ METRICS = ("rel_error", "leakage", "peak_ratio", "curve_r", "head_ratio", "dense
 #: Variants: pipeline keyword arguments on top of the defaults ("direct" is magnify=False).
 VARIANTS = {
     "direct": {"magnify": False},
-    "motion": {"demagnify": "motion"},  # the default for landmark-warp
+    "motion": {"demagnify": "motion"},  # the default for landmark-warp (stabilised)
+    "motion_unstabilised": {"demagnify": "motion", "stabilise": False},  # head motion scaled both ways
     "image": {"demagnify": "image"},  # Lagrangian pair in image space
     "learned": {"magnifier": "magplus", "demagnifier": "demagplus"},  # the paper's pair, image space
     "learned_motion": {"magnifier": "magplus", "demagnify": "motion"},  # learned magnifier, motion space
     # Motion space, with the magnifier's DIS refined at full resolution (its pyramid level 0).
     "motion_fine_flow": lambda: {"demagnify": "motion", "magnifier": _lagrangian(finest_scale=0)},
+    # The head motion taken out before magnifying, put back after (as the default "motion"); the
+    # name of the sweep that chose it as the default.
+    "motion_stabilised": {"demagnify": "motion", "stabilise": True},
 }
 NOSE_BRIDGE, EYE_OUTER = 168, (33, 263)
 

@@ -4,10 +4,13 @@
                                               └─► render ─► DeMagPlus (1/α, image space) ─► result
                          └──────────── direct transfer (baseline, α = 1)
 
-Symmetry: the magnifier scales *all* motion of the driving clip (expression and head motion
-alike) and the de-magnifier divides all of it, so the driving clip's head motion reaches the result
-once, at its own strength, and whatever the backbone adds in response to magnified motion (motion
-spread beyond the face, apparent rigid motion) shrinks by α with it. De-magnification runs in the
+Symmetry: the driving clip is stabilised first (its head translation, the median flow inside the
+face, is taken out), the magnifier scales all of the remaining motion and the de-magnifier divides
+all of it, and the head translation is put back at its own strength (``stabilise=True``, the
+default). So the driving clip's head motion reaches the result once, at 1×, without passing
+through the backbone at α× (where the extractor reads a moved face badly), and whatever the backbone
+adds in response to magnified motion (motion spread beyond the face, apparent rigid motion)
+shrinks by α. With ``stabilise=False`` the head motion is scaled both ways with the expression. De-magnification runs in the
 backbone's motion space when the backbone exposes its motion (``motion_scalable``), otherwise in
 image space with the paired de-magnifier.
 
@@ -57,6 +60,8 @@ class PipelineResult:
             generated frames) or ``"none"`` (no magnification).
         motion_gain: motion-space path only: the backbone's measured gain on this clip and the
             scale applied (:class:`~magplus.magnify.motion_space.MotionDemagnification`).
+        head_shift: ``(T, 2)`` the driving head's translation (pixels of the crop) taken out before
+            magnifying and put back after de-magnifying; None when the run was not stabilised.
         pasted: ``result`` pasted back into the full source image ``(T, 3, H, W)`` if asked.
         fps: frame rate of the driving clip.
         timings: seconds per stage.
@@ -78,6 +83,7 @@ class PipelineResult:
     amplitude: MotionAmplitude | None = None
     demagnify_path: str = "none"
     motion_gain: Any = None
+    head_shift: np.ndarray | None = None
     pasted: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
     boxes: dict[str, Any] = field(default_factory=dict)
@@ -100,11 +106,16 @@ class MagPipeline:
             motion and correct for it (:func:`~magplus.magnify.motion_space.motion_gain`), from a
             direct pass over one frame in :func:`~magplus.magnify.motion_space.gain_stride` (every
             frame when ``compute_direct`` renders the direct result anyway; none at α = 1).
+        stabilise: take the driving clip's head motion (its translation, the median flow inside
+            the face) out before magnifying and put it back, unscaled, after de-magnifying, so that
+            only the expression is scaled by α and 1/α (:meth:`~magplus.magnify.base.Magnifier.stabilised`,
+            :meth:`~magplus.backbones.motion.Motion.translated`). False scales all motion both ways.
         alpha: ``"auto"`` (lift the driving motion to ``target_amplitude``) or a number ≥ 1.
         target_amplitude: macro amplitude in pixels at a 256-px crop for automatic α.
         alpha_max: upper bound of automatic α.
-        max_rigid_px: automatic α also keeps α × the clip's rigid (head) motion below this many
-            pixels at a 256-px crop, so that the magnified face stays inside the crop.
+        max_rigid_px: without ``stabilise``, automatic α also keeps α × the clip's rigid (head)
+            motion below this many pixels at a 256-px crop, so that the magnified face stays inside
+            the crop.
         resolution: square crop size; None: the backbone's own ``resolution`` (EmoPortraits works
             at 512, the others at 256).
         magnify: False runs the direct-transfer baseline only.
@@ -126,7 +137,7 @@ class MagPipeline:
     """
 
     def __init__(self, backbone: Any = "landmark-warp", magnifier: Any = "lagrangian", demagnifier: Any = None,
-                 demagnify: str = "auto", calibrate_gain: bool = True,
+                 demagnify: str = "auto", calibrate_gain: bool = True, stabilise: bool = True,
                  alpha: float | str = "auto", target_amplitude: float = DEFAULT_TARGET_AMPLITUDE,
                  alpha_max: float = DEFAULT_ALPHA_MAX, max_rigid_px: float = 24.0, resolution: int | None = None,
                  magnify: bool = True, compute_direct: bool = False, keep_macro: bool = False,
@@ -162,6 +173,7 @@ class MagPipeline:
             demagnifier = DEFAULT_DEMAGNIFIER.get(magnifier, magnifier) if isinstance(magnifier, str) else magnifier
         self.demagnifier = create_magnifier(demagnifier) if isinstance(demagnifier, str) else demagnifier
         self.calibrate_gain = bool(calibrate_gain)
+        self.stabilise = bool(stabilise)
         self.alpha = alpha
         self.target_amplitude = float(target_amplitude)
         self.alpha_max = float(alpha_max)

@@ -27,6 +27,7 @@ import contextlib
 import time
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from .backbones.base import MotionBuilder
@@ -151,7 +152,8 @@ class AlphaStats:
 
         p = self.pipeline
         self._curves.append(measure_amplitude(flows, self.mask).curve)
-        self._limit = min(self._limit, rigid_alpha_limit(flows, self.mask, p.max_rigid_px * p.resolution / 256.0))
+        if not p.stabilise:  # a stabilised run does not magnify the head motion
+            self._limit = min(self._limit, rigid_alpha_limit(flows, self.mask, p.max_rigid_px * p.resolution / 256.0))
 
     def result(self):
         """``(alpha, MotionAmplitude)`` of every frame added."""
@@ -287,6 +289,15 @@ class _Chunk:
         flows = self.flows()
         return flows if flows is not None else self._get("dis_flows", lambda: clip_flows(self.crops(), self.run.ref))
 
+    def head_shift(self) -> torch.Tensor | None:
+        """The head's translation in each frame ``(t, 2)`` pixels (the median flow inside the face
+        mask, :func:`~magplus.magnify.alpha.rigid_translation`), or None when the run is not stabilised."""
+        from .magnify.alpha import rigid_translation
+
+        if not self.run.stabilise:
+            return None
+        return self._get("head_shift", lambda: rigid_translation(self.alpha_flows(), self.run.mask).float())
+
     def magnified(self) -> torch.Tensor:
         """The crops magnified by α ``(t, 3, S, S)``."""
         return self._get("magnified", lambda: self.magnify(0, self.stop - self.first))
@@ -294,10 +305,11 @@ class _Chunk:
     def magnify(self, a: int, b: int) -> torch.Tensor:
         """Crops ``a .. b-1`` of the chunk magnified by α (not cached; a frame-by-frame magnifier
         gives the same frames as :meth:`magnified`)."""
-        run, flows = self.run, self.flows()
+        run, flows, head = self.run, self.flows(), self.head_shift()
         with run.clock("magnify"):
             return run.pipeline.magnifier(run.ref, self.crops()[a:b], run.alpha, run.mask, fps=run.fps,
-                                          flows=None if flows is None else flows[a:b])
+                                          flows=None if flows is None else flows[a:b],
+                                          head_shift=None if head is None else head[a:b])
 
 
 class PipelineRun:
@@ -308,6 +320,10 @@ class PipelineRun:
         self.timings: dict[str, float] = {}
         self.clock = StageClock(self.timings)
         self.alpha = 1.0
+        #: Head motion taken out before magnifying and put back after (set once α is known: at
+        #: α = 1 nothing is magnified, and the run is direct transfer bit for bit).
+        self.stabilise = False
+        self.head_shift: torch.Tensor | None = None
         self._kept: list[_Chunk] | None = None
 
     def chunks(self) -> Iterator[_Chunk]:
@@ -322,6 +338,7 @@ class PipelineRun:
         out = self._setup(source_img)
         if self.pipeline.magnify:
             self._choose_alpha(out)
+            self.stabilise = self.pipeline.stabilise and self.alpha != 1.0
         self._extract_motions(out)
         self._render(out, source_img, sink)
         return out
@@ -375,6 +392,7 @@ class PipelineRun:
             return clip_context(direct_label, fps=self.fps / stride)
         magnified = self._builder() if p.magnify else None
         magnified_label = f"the magnified {clip_label()}"
+        shifts = []
         for chunk in self.chunks():
             # The chunk's frames at clip indices that are multiples of the stride (a short chunk may have none).
             offset = (-chunk.first) % stride
@@ -384,6 +402,9 @@ class PipelineRun:
                     with direct_context():
                         direct.add(frames)
             if magnified is not None:
+                if self.stabilise:
+                    with self.clock("magnify"):
+                        shifts.append(chunk.head_shift())
                 with clip_context(magnified_label):
                     self._magnify_and_extract(chunk, magnified, before=direct_pass)
             elif direct_pass is not None:
@@ -398,12 +419,16 @@ class PipelineRun:
         with self.clock("backbone_magnified"), clip_context(magnified_label):
             self.magnified_motion = magnified.finish()
         out.demagnify_path = p.demagnify
+        if shifts:
+            self.head_shift = torch.cat(shifts)
+            out.head_shift = self.head_shift.numpy().astype(np.float64)
         if p.demagnify == "motion":
             from .magnify.motion_space import demagnify_motion
 
             with self.clock("demagnify"):
                 self.result_motion, out.motion_gain = demagnify_motion(
-                    self.magnified_motion, self.alpha, self.direct_motion if calibrate else None, stride)
+                    self.magnified_motion, self.alpha, self.direct_motion if calibrate else None, stride,
+                    head_shift=out.head_shift, size=p.resolution)
 
     def _magnify_and_extract(self, chunk: _Chunk, builder: Any, before: Any = None) -> None:
         """Magnify ``chunk`` and hand the magnified frames to the backbone's motion ``builder``,
@@ -503,6 +528,10 @@ class PipelineRun:
                     with self.clock("demagnify"):
                         part.result = p.demagnifier(macro_ref, part.generated_macro, 1.0 / self.alpha, source_mask,
                                                     fps=self.fps)
+                        if self.head_shift is not None:  # the head motion taken out before magnifying
+                            from .ops.warp import shift_frames
+
+                            part.result = shift_frames(part.result, self.head_shift[chunk.first:chunk.stop])
                 if sink.needs_inputs:
                     part.driving = chunk.crops()
                     part.magnified_driving = chunk.magnified() if p.magnify else None

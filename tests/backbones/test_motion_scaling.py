@@ -99,3 +99,46 @@ def test_fsrt_motion_scaling_renders_like_direct_at_unit_scale():
     assert torch.equal(backbone.render(source, scale_motion(motion, 1.0)), backbone.render(source, motion))
     back = scale_motion(scale_motion(motion, 5.0), 0.2)
     assert float((backbone.render(source, back) - backbone.render(source, motion)).abs().max()) < 1e-4
+
+
+def _head_moved(motion, shift):
+    """What each kind of motion must become when the head moves by ``shift`` pixels of a 256² frame."""
+    from magplus.backbones.liveportrait.motion import LivePortraitMotion
+
+    step = torch.as_tensor(shift * 2.0 / 255.0, dtype=torch.float32)  # [-1, 1] spans 255 pixel steps
+    if isinstance(motion, LandmarkMotion):
+        per_pixel = 1.0 if motion.frame_units is None else motion.frame_units / 256.0
+        return {"points": motion.points + shift[:, None, :] * per_pixel}
+    if isinstance(motion, FOMMMotion):
+        return {"value": motion.value + step[:, None, :], "jacobian": motion.jacobian}
+    if isinstance(motion, FSRTMotion):
+        return {"keypoints": motion.keypoints + step[:, None, :], "expression": motion.expression}
+    assert isinstance(motion, LivePortraitMotion)
+    return {"translation": motion.translation + torch.cat([step, torch.zeros(len(step), 1)], 1), "exp": motion.exp,
+            "rotation": motion.rotation}
+
+
+def _translatable():
+    from magplus.backbones.liveportrait.motion import LivePortraitMotion
+
+    gen = torch.Generator().manual_seed(1)
+    lp = LivePortraitMotion(kp=torch.randn(6, 3, 3, generator=gen), rotation=torch.eye(3).expand(6, 3, 3).clone(),
+                            exp=0.01 * torch.randn(6, 3, 3, generator=gen), scale=torch.ones(6, 1),
+                            translation=0.1 * torch.randn(6, 3, generator=gen))
+    landmarks = _motions()[0]
+    return [*_motions(), LandmarkMotion(landmarks.points / 256.0, frame_units=1.0), lp]
+
+
+@pytest.mark.parametrize("motion", _translatable(), ids=["landmarks", "fomm", "fsrt", "unit-landmarks", "liveportrait"])
+def test_translated_moves_the_head_and_nothing_else(motion):
+    shift = np.random.default_rng(2).normal(0, 2, (len(motion), 2))
+    moved = motion.translated(shift, 256)
+    for name, expected in _head_moved(motion, shift).items():
+        got = getattr(moved, name)
+        got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+        assert np.abs(got - expected).max() < 1e-6 * (1 + np.abs(expected).max()), name  # float32 round-off
+    back = moved.translated(-shift, 256).relative_to(motion.reference(0)).coordinates()
+    change = motion.relative_to(motion.reference(0)).coordinates()
+    assert np.abs(back - change).max() < 1e-5 * (1 + np.abs(change).max())
+    with pytest.raises(InputError, match="shift"):
+        motion.translated(shift[:-1], 256)

@@ -59,3 +59,24 @@ def test_no_motion_gives_no_gain():
     assert np.isnan(motion_gain(still, still, ALPHA))
     _, info = demagnify_motion(still, ALPHA, still)
     assert info.gain == 1.0 and np.isnan(info.raw_gain)
+
+
+def test_stabilised_run_puts_the_head_motion_back_unscaled_and_fits_the_gain_without_it():
+    # A stabilised magnified clip carries α × the expression and no head motion; the direct pass
+    # carries both. The gain must be fitted on the expression alone, and the result must hold the
+    # expression at 1x plus the head motion at 1x.
+    rng = np.random.default_rng(3)
+    frames, points, size = 40, 30, 256
+    t = np.linspace(0.0, 1.0, frames)[:, None, None]
+    base = rng.uniform(60, 190, size=(1, points, 2))
+    expression = 0.4 * np.sin(np.pi * t) * rng.normal(size=(1, points, 2))
+    head = np.stack([1.5 * t[:, 0, 0], -0.7 * t[:, 0, 0] ** 2], axis=1)  # (T, 2) pixels
+    direct = LandmarkMotion(base + expression + head[:, None, :])
+    magnified = LandmarkMotion(base + GAIN * ALPHA * expression)  # the extractor under-reads α x motion
+    motion, info = demagnify_motion(magnified, ALPHA, direct, head_shift=head, size=size)
+    assert info.gain == pytest.approx(1.0 / GAIN, rel=1e-9)
+    assert np.abs(motion.points - direct.points).max() < 1e-9
+    # Without taking the head out of the direct pass first, the drift (uncorrelated with the
+    # expression) would only add noise to the fit; with it taken out, the fit is exact.
+    with pytest.raises(InputError, match="head_shift"):
+        demagnify_motion(magnified, ALPHA, direct, head_shift=head[:-1], size=size)

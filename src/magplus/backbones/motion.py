@@ -7,6 +7,8 @@ the single reference frame ``r``, ``d.scaled(k)`` scales such a change (k = 1/α
 rotations and Jacobians by a matrix power, translations linearly), and ``d.applied_to(r)`` turns a
 change back into absolute motion. Hence :func:`scale_motion`: ``r ∘ (k · (m ⊖ r))``, which is the
 identity for k = 1 — the invariant that α = 1 in motion space is direct transfer.
+``m.translated(shift, size)`` moves each frame's head by a translation measured in image pixels:
+how a stabilised run puts the driving clip's head motion back (see ``MagPipeline(stabilise=)``).
 
 Backbones that cannot expose their motion (EmoPortraits runs the user's official code) set
 ``AnimationBackbone.motion_scalable = False`` and the pipeline falls back to image-space
@@ -52,6 +54,11 @@ class Motion(abc.ABC):
     @abc.abstractmethod
     def applied_to(self, reference: "Motion") -> "Motion":
         """Absolute motion: this relative motion composed onto ``reference`` (inverse of relative_to)."""
+
+    @abc.abstractmethod
+    def translated(self, shift: np.ndarray, size: int) -> "Motion":
+        """The motion with each frame's head moved by ``shift`` ``(T, 2)`` pixels (x, y) of a
+        ``size`` × ``size`` driving frame: the whole face translated, nothing else changed."""
 
     @abc.abstractmethod
     def coordinates(self) -> np.ndarray:
@@ -157,33 +164,55 @@ def rotation_power(rotations: torch.Tensor, k: float) -> torch.Tensor:
     return torch.where(small, eye + k * (r - eye), rodrigues).to(rotations.dtype)
 
 
+def shift_array(shift: np.ndarray, frames: int) -> np.ndarray:
+    """``shift`` as a checked ``(T, 2)`` float64 array of per-frame pixel translations."""
+    array = np.asarray(shift, dtype=np.float64)
+    if array.shape != (frames, 2) or not np.isfinite(array).all():
+        raise InputError(f"shift must be ({frames}, 2) finite pixel translations, got shape {array.shape}.")
+    return array
+
+
 @dataclass
 class LandmarkMotion(Motion):
-    """Landmark tracks ``points`` ``(T, N, 2)`` (pixels, x then y); relative tracks hold displacements."""
+    """Landmark tracks ``points`` ``(T, N, 2)`` (x then y); relative tracks hold displacements.
+
+    Attributes:
+        frame_units: the side of the frame in the points' units (1.0 for coordinates in [0, 1]);
+            None for pixel coordinates.
+    """
 
     points: np.ndarray
     relative: bool = False
+    frame_units: float | None = None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
 
+    def _like(self, points: np.ndarray, relative: bool) -> "LandmarkMotion":
+        return LandmarkMotion(points, relative, self.frame_units)
+
     def select(self, index):
-        return LandmarkMotion(self.points[index], self.relative)
+        return self._like(self.points[index], self.relative)
 
     def relative_to(self, reference):
         self._check_reference(reference)
-        return LandmarkMotion(self.points - reference.points, relative=True)
+        return self._like(self.points - reference.points, True)
 
     def scaled(self, k):
         if not self.relative:
             raise InputError("scaled() needs a relative motion: call relative_to(reference) first.")
-        return LandmarkMotion((self.points * k).astype(self.points.dtype), relative=True)
+        return self._like((self.points * k).astype(self.points.dtype), True)
 
     def applied_to(self, reference):
         self._check_reference(reference)
         if not self.relative:
             raise InputError("applied_to() needs a relative motion.")
-        return LandmarkMotion(reference.points + self.points, relative=False)
+        return self._like(reference.points + self.points, False)
+
+    def translated(self, shift, size):
+        per_pixel = 1.0 if self.frame_units is None else self.frame_units / float(size)
+        moved = self.points + (shift_array(shift, len(self)) * per_pixel)[:, None, :]
+        return self._like(moved.astype(self.points.dtype), self.relative)
 
     def coordinates(self):
         if not self.relative:

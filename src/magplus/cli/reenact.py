@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+import numpy as np
+
 from ._common import (add_compute_arguments, add_driving_arguments, apply_compute_arguments, check_onset_faces,
                       check_outputs, device_kwargs, open_driving, parse_alpha, positive_float, read_source_image,
                       sibling_path, write_json)
@@ -37,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where to de-magnify: 'motion' scales the backbone's motion of the magnified clip by 1/alpha "
                         "and renders once; 'image' de-magnifies the generated frames; 'auto' (default): motion "
                         "space when the backbone exposes its motion and no --demagnifier is named")
+    p.add_argument("--no-stabilise", action="store_true",
+                   help="magnify and de-magnify the head motion with the expression (default: the head's translation "
+                        "is taken out before magnifying and put back, unscaled, after de-magnifying)")
     p.add_argument("--no-magplus", action="store_true", help="direct transfer (baseline, no magnification)")
     p.add_argument("--side-by-side", action="store_true",
                    help="also write OUTPUT_side_by_side: driving | magnified | direct | MagPlus")
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{driving_input.label} has {len(clip)} frame; reenactment needs at least 2.")
     check_onset_faces(driving_input.label, clip.first(), source, args.source)
     pipeline = MagPipeline(backbone=args.backbone, magnifier=args.magnifier, demagnifier=args.demagnifier,
-                           demagnify=args.demagnify,
+                           demagnify=args.demagnify, stabilise=not args.no_stabilise,
                            alpha=args.alpha, target_amplitude=args.target_amplitude, resolution=args.resolution,
                            magnify=not args.no_magplus, compute_direct=args.side_by_side, relative=False if args.absolute else None,
                            paste_back=args.paste_back, backbone_kwargs=backbone_kwargs)
@@ -117,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         "demagnify_path": out.demagnify_path,
         "demagnifier": pipeline.demagnifier.name if out.demagnify_path == "image" else None,
         "motion_gain": None if out.motion_gain is None else vars(out.motion_gain),
+        "stabilised": out.head_shift is not None,
+        "head_shift_peak_px": None if out.head_shift is None else float(np.linalg.norm(out.head_shift, axis=1).max()),
         "driving_peak_px": None if out.amplitude is None else out.amplitude.peak,
         "frames": out.frames, "streamed": refusal is None, "fps": out.fps, "timings_s": out.timings,
         "total_s": time.perf_counter() - started, "outputs": [str(args.output)] + [str(e) for e in extra],

@@ -38,8 +38,32 @@ class Magnifier(abc.ABC):
     frame_by_frame: bool = False
 
     def __call__(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None = None,
-                 fps: float | None = None, flows: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward(ref, frames, alpha, mask, fps=fps, flows=flows)
+                 fps: float | None = None, flows: torch.Tensor | None = None,
+                 head_shift: torch.Tensor | None = None) -> torch.Tensor:
+        """Magnify (see :meth:`forward`); with ``head_shift`` ``(T, 2)``, the head's translation in
+        each frame relative to ``ref`` (pixels), the output is stabilised: that translation is taken
+        out, and only the rest of the motion is scaled (:meth:`stabilised`)."""
+        if head_shift is None:
+            return self.forward(ref, frames, alpha, mask, fps=fps, flows=flows)
+        if not isinstance(head_shift, torch.Tensor) or head_shift.shape != (frames.shape[0], 2):
+            from ..errors import ShapeError
+
+            raise ShapeError(f"head_shift must be (T, 2) = ({frames.shape[0]}, 2) pixel translations, got "
+                             f"{tuple(getattr(head_shift, 'shape', ()))}.")
+        return self.stabilised(ref, frames, alpha, mask, fps, flows, head_shift.float())
+
+    def stabilised(self, ref: torch.Tensor, frames: torch.Tensor, alpha, mask: torch.Tensor | None,
+                   fps: float | None, flows: torch.Tensor | None, head_shift: torch.Tensor) -> torch.Tensor:
+        """Frames whose motion from ``ref`` is α × (motion − ``head_shift``): the head held where it
+        is in ``ref``, the expression magnified.
+
+        This default moves each frame back by its shift (one bilinear resampling) and magnifies the
+        result; flow-based magnifiers override it to do both in one warp.
+        """
+        from ..ops.warp import shift_frames
+
+        steady_flows = None if flows is None else flows - head_shift[:, :, None, None].to(flows)
+        return self.forward(ref, shift_frames(frames, -head_shift), alpha, mask, fps=fps, flows=steady_flows)
 
     def clip_flows(self, ref: torch.Tensor, frames: torch.Tensor) -> torch.Tensor | None:
         """The flows ``(T, 2, H, W)`` (``ref`` -> each frame) this magnifier would estimate for itself.

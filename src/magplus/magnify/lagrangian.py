@@ -151,16 +151,19 @@ class LagrangianMagnifier(Magnifier):
 
     @torch.no_grad()
     def magnify_with_flow(self, frames: torch.Tensor, flow: torch.Tensor, alpha_px: torch.Tensor,
-                          rigid: torch.Tensor | None = None) -> torch.Tensor:
-        """Render frames ``(T, 3, H, W)`` whose motion from the reference is ``rigid + α (flow − rigid)``.
+                          rigid: torch.Tensor | None = None, head: torch.Tensor | None = None) -> torch.Tensor:
+        """Render frames ``(T, 3, H, W)`` whose motion from the reference is ``rigid + α (flow − head − rigid)``.
 
         Args:
             frames: current frames.
             flow: ``(T, 2, H, W)`` flow reference -> frame (already regularised).
             alpha_px: ``(T, 1, H, W)`` per-pixel α.
-            rigid: ``(T, 2, H, W)`` part of the flow kept unscaled (None: scale all of it).
+            rigid: ``(T, 2, H, W)`` part of the flow kept unscaled (None: none).
+            head: ``(T, 2)`` head translation taken out of the output (None: none; see
+                :meth:`~magplus.magnify.base.Magnifier.stabilised`).
         """
-        scaled = flow if rigid is None else flow - rigid
+        scaled = flow if head is None else flow - head[:, :, None, None]
+        scaled = scaled if rigid is None else scaled - rigid
         if self.occlusion_aware:
             scaled = scaled * fold_safe_scale(scaled, alpha_px)
         magnified = alpha_px * scaled if rigid is None else rigid + alpha_px * scaled
@@ -175,9 +178,18 @@ class LagrangianMagnifier(Magnifier):
         return gaussian_blur(flows, self.flow_smoothing) if self.flow_smoothing > 0 else flows
 
     def forward(self, ref, frames, alpha, mask=None, fps=None, flows=None):
+        return self._magnify(ref, frames, alpha, mask, fps, flows, None)
+
+    def stabilised(self, ref, frames, alpha, mask, fps, flows, head_shift):
+        """One warp: the frame's content at ``p + F(p)`` goes to ``p + α (F(p) − head_shift)``."""
+        return self._magnify(ref, frames, alpha, mask, fps, flows, head_shift)
+
+    def _magnify(self, ref, frames, alpha, mask, fps, flows, head_shift):
         alpha_px = self.pixel_alpha(ref, frames, alpha, mask)
         if alpha_px is None:
-            return frames.clone()
+            if head_shift is None:
+                return frames.clone()
+            alpha_px = torch.ones_like(frames[:, :1])
         if flows is None:
             flows = self.clip_flows(ref, frames)
         elif flows.shape != (frames.shape[0], 2, *frames.shape[-2:]):
@@ -195,8 +207,10 @@ class LagrangianMagnifier(Magnifier):
         for a in range(0, frames.shape[0], MAGNIFY_CHUNK):
             b = min(a + MAGNIFY_CHUNK, frames.shape[0])
             chunk_flows = self.smoothed_in_space(flows[a:b])
+            head = None if head_shift is None else head_shift[a:b].to(chunk_flows)
             rigid = None
             if self.nonrigid_only:
-                rigid = similarity_flow(chunk_flows, None if mask is None else (mask if mask.ndim == 2 else mask[a:b]))
-            out[a:b] = self.magnify_with_flow(frames[a:b], chunk_flows, alpha_px[a:b], rigid)
+                steady = chunk_flows if head is None else chunk_flows - head[:, :, None, None]
+                rigid = similarity_flow(steady, None if mask is None else (mask if mask.ndim == 2 else mask[a:b]))
+            out[a:b] = self.magnify_with_flow(frames[a:b], chunk_flows, alpha_px[a:b], rigid, head)
         return out

@@ -83,8 +83,9 @@ def motion_gain(direct: Motion, magnified: Motion, alpha: float, stride: int = 1
 
 
 def demagnify_motion(magnified: Motion, alpha: float, direct: Motion | None = None,
-                     stride: int = 1) -> tuple[Motion, MotionDemagnification]:
-    """Scale the change of ``magnified`` from its frame 0 by ``gain / alpha``.
+                     stride: int = 1, head_shift: np.ndarray | None = None,
+                     size: int | None = None) -> tuple[Motion, MotionDemagnification]:
+    """Scale the change of ``magnified`` from its frame 0 by ``gain / alpha`` (and put the head motion back).
 
     Args:
         magnified: motion extracted from the magnified driving clip (absolute, ``T`` frames).
@@ -94,13 +95,28 @@ def demagnify_motion(magnified: Motion, alpha: float, direct: Motion | None = No
             α = 1 nothing was magnified, the gain is 1 by definition, and the result is the direct
             motion itself.
         stride: ``direct`` holds every ``stride``-th frame only (see :func:`gain_stride`).
+        head_shift: ``(T, 2)`` pixels: the head translation taken out of the magnified clip
+            (a stabilised run, :meth:`~magplus.magnify.base.Magnifier.stabilised`); it is taken out
+            of ``direct`` before the gain is fitted and added, unscaled, to the result. None: the
+            magnified clip carries all of the motion.
+        size: side of the (square) frames ``head_shift`` is measured on, pixels (needed with it).
 
     Returns:
         ``(motion, info)``: absolute motion to render, and what was done.
     """
+    if head_shift is not None:
+        head_shift = np.asarray(head_shift, dtype=np.float64)
+        if head_shift.shape != (len(magnified), 2) or size is None:
+            raise InputError(f"head_shift must be ({len(magnified)}, 2) pixel translations with the frame size, got "
+                             f"shape {head_shift.shape} and size {size}.")
     calibrate = direct is not None and float(alpha) != 1.0
+    if calibrate and head_shift is not None:  # compare like with like: the head held still in both
+        direct = direct.translated(-head_shift[::stride], size)
     raw = motion_gain(direct, magnified, alpha, stride) if calibrate else float("nan")
     gain = float(np.clip(raw, *GAIN_BOUNDS)) if np.isfinite(raw) else 1.0
     scale = gain / float(alpha)
     fitted = (len(direct), int(stride)) if calibrate else (0, 1)
-    return scale_motion(magnified, scale), MotionDemagnification(float(alpha), gain, raw, scale, *fitted)
+    result = scale_motion(magnified, scale)
+    if head_shift is not None:
+        result = result.translated(head_shift, size)
+    return result, MotionDemagnification(float(alpha), gain, raw, scale, *fitted)

@@ -77,3 +77,13 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor, padding_mode: str = "
     grid = flow_to_grid(flow).to(image.dtype)
     out = F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
     return out[0] if squeeze else out
+
+
+def shift_frames(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Frames ``(T, C, H, W)`` whose content is moved by ``shift`` ``(T, 2)`` pixels (x, y):
+    ``out_t(p) = frames_t(p - shift_t)``, bilinear, border pixels repeated."""
+    if shift.shape != (frames.shape[0], 2):
+        raise ShapeError(f"shift must be (T, 2) = ({frames.shape[0]}, 2) pixel translations, got {tuple(shift.shape)}.")
+    h, w = frames.shape[-2:]
+    field = (-shift).to(frames)[:, :, None, None].expand(-1, -1, h, w)
+    return backward_warp(frames, field)

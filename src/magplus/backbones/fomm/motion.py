@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ...errors import InputError
-from ..motion import Motion, matrix_log, matrix_power_2x2
+from ..motion import Motion, matrix_log, matrix_power_2x2, shift_array
 
 
 class FOMMMotion(Motion, Mapping):
@@ -63,6 +63,11 @@ class FOMMMotion(Motion, Mapping):
         if not self.relative:
             raise InputError("applied_to() needs a relative motion.")
         return FOMMMotion(reference.value + self.value, self.jacobian @ reference.jacobian, relative=False)
+
+    def translated(self, shift, size):
+        # Keypoints span [-1, 1] across the frame, pixel centres at the ends (FOMM's coordinate grid).
+        step = torch.as_tensor(shift_array(shift, len(self)) * (2.0 / (float(size) - 1.0)), dtype=self.value.dtype)
+        return FOMMMotion(self.value + step.to(self.value.device)[:, None, :], self.jacobian, self.relative)
 
     def coordinates(self):
         if not self.relative:

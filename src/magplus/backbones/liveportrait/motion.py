@@ -19,7 +19,7 @@ import torch
 
 from ...errors import InputError
 from ...types import check_shape
-from ..motion import Motion, rotation_power
+from ..motion import Motion, rotation_power, shift_array
 
 
 def rotation_vector(rotations: torch.Tensor) -> torch.Tensor:
@@ -105,6 +105,13 @@ class LivePortraitMotion(Motion):
         return LivePortraitMotion(kp=ref.kp + self.kp, rotation=self.rotation @ ref.rotation, exp=ref.exp + self.exp,
                                   scale=ref.scale * self.scale, translation=ref.translation + self.translation,
                                   relative=False)
+
+    def translated(self, shift, size) -> "LivePortraitMotion":
+        # The driving keypoints are s (x_c R + exp) + t in [-1, 1] image coordinates: a head moved
+        # in the image plane is a change of (tx, ty); tz is not rendered.
+        step = torch.zeros_like(self.translation)
+        step[:, :2] = torch.as_tensor(shift_array(shift, len(self)) * (2.0 / (float(size) - 1.0)), dtype=step.dtype)
+        return LivePortraitMotion(self.kp, self.rotation, self.exp, self.scale, self.translation + step, self.relative)
 
     def coordinates(self) -> np.ndarray:
         """``(T, 3 + 1 + 2 + 3K)`` float64: rotation vector (axis × angle), log scale ratio, (tx, ty) and

@@ -137,7 +137,7 @@ class MetaPortraitBackbone(AnimationBackbone):
         :class:`LandmarkMotion` (MediaPipe approximation) or the official files' array."""
         check_frames(frames, "frames")
         if self.official is None:
-            return LandmarkMotion(self._mediapipe_dense(frames))
+            return LandmarkMotion(self._mediapipe_dense(frames), frame_units=1.0)  # coordinates in [0, 1]
         if len(self.official.driving) != frames.shape[0]:
             raise ShapeError(
                 f"the landmarks folder has {len(self.official.driving)} frame files but {frames.shape[0]} driving "
