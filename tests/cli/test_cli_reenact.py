@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,18 @@ def test_reenact_happy_path_with_side_by_side(inputs, tmp_path):
     from magplus.io import read_video
 
     assert read_video(out).frames.shape[0] == 8
+    summary = json.loads(report.read_text())
+    assert summary["alpha"] == 4.0 and summary["demagnify_path"] == "motion" and summary["stabilised"] is True
+    assert 0 <= summary["head_shift_peak_px"] < 1.0  # a clip without head drift: DIS's median face flow stays small
+
+
+def test_reenact_no_stabilise_reports_it(inputs, tmp_path):
+    report = tmp_path / "report.json"
+    res = run_cli("reenact", "--source", str(inputs["source"]), "--driving", str(inputs["driving"]), "-o",
+                  str(tmp_path / "out.mp4"), "--alpha", "4", "--no-stabilise", "--resolution", "96", "--report", str(report))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(report.read_text())
+    assert summary["stabilised"] is False and summary["head_shift_peak_px"] is None
 
 
 def expect_one_line_error(res: subprocess.CompletedProcess, pattern: str) -> None:
