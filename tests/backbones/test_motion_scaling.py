@@ -142,3 +142,37 @@ def test_translated_moves_the_head_and_nothing_else(motion):
     assert np.abs(back - change).max() < 1e-5 * (1 + np.abs(change).max())
     with pytest.raises(InputError, match="shift"):
         motion.translated(shift[:-1], 256)
+
+
+def test_stabilised_pipeline_puts_the_head_shift_into_fomm_keypoints():
+    """Plumbing of a stabilised run on a keypoint backbone: the motion rendered is the magnified
+    clip's keypoint change scaled by gain / α, plus the measured head shift in [-1, 1] units."""
+    import torch.nn.functional as F
+
+    from fomm_mini import mini_backbone
+
+    from magplus.pipeline import MagPipeline
+    from magplus.synth import default_face, render_program, sample_program, second_face
+
+    def small(image):
+        return F.interpolate(image[None], size=(64, 64), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+
+    program = sample_program(0, fps=30, aus=[12], amplitude_px=2.0, side=None, blink=False, drift_px=(6.0, -3.0))
+    clip = render_program(program, small(second_face()))
+    pipeline = MagPipeline(backbone=mini_backbone(), alpha=4.0, resolution=64, crop=False, progress=False)
+    rendered = {}
+    render = pipeline.render
+
+    def spy(state, motion, label, **kw):
+        rendered[label] = motion
+        return render(state, motion, label, **kw)
+    pipeline.render = spy
+    out = pipeline(small(default_face()), clip.frames[:6])
+    assert out.head_shift is not None and np.abs(out.head_shift[-1]).max() > 0.3  # the drift was measured
+    magnified = pipeline.backbone.extract_motion(out.magnified_driving)
+    expected = scale_motion(magnified, out.motion_gain.scale).translated(out.head_shift, 64)
+    got = rendered["de-magnified"]
+    assert float((got.value - expected.value).abs().max()) < 1e-6
+    assert float((got.jacobian - expected.jacobian).abs().max()) < 1e-5
+    step = got.value - scale_motion(magnified, out.motion_gain.scale).value
+    assert np.abs(step.mean(dim=1).numpy() - out.head_shift * 2 / 63).max() < 1e-6
