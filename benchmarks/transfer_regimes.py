@@ -30,6 +30,9 @@ Usage:
 Per-clip rows are cached in ``benchmarks/results/transfer_regimes.rows*.jsonl`` (a rerun resumes;
 ``--shard K/N`` runs a share in parallel processes);
 writes ``transfer_regimes.{json,md}`` and ``transfer_regimes.png`` under benchmarks/results/.
+Backbones with official weights are swept with ``--backbone fomm`` (etc.; the weights come from the
+environment variables of ``transfer_synthetic.py``), into ``transfer_regimes_<backbone>``: that is
+how each backbone's default de-magnification path is to be chosen.
 A variant compared on its own report reuses the main sweep's direct and truth rows:
     .venv/bin/python benchmarks/transfer_regimes.py --variants direct,motion,motion_fine_flow \
         --out benchmarks/results/transfer_regimes_fine_flow --reuse transfer_regimes
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -200,7 +204,7 @@ def cell_label(cell: dict) -> str:
 
 def markdown(report: dict) -> str:
     variants = report["variants"]
-    lines = ["# Transfer per regime: direct vs MagPlus variants (landmark-warp)", "",
+    lines = [f"# Transfer per regime: direct vs MagPlus variants ({report.get('backbone', 'landmark-warp')})", "",
              f"Command: `{report['command']}`  ", f"Commit: `{report['commit']}`  ", f"Date: {report['date']}  ",
              f"Machine: {report['machine']}  ",
              f"Clips per cell: {report['clips']}; evaluation flow `{report['eval_flow']}` (the pipeline uses DIS); "
@@ -267,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5000, help="first program seed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated cell filters, e.g. fps=30,noise=3")
-    parser.add_argument("--out", default=str(RESULTS / "transfer_regimes"))
+    parser.add_argument("--backbone", default="landmark-warp",
+                        help="backbone to sweep; those needing official weights read them from the environment "
+                             "variables of benchmarks/transfer_synthetic.py (e.g. MAGPLUS_FOMM_CHECKPOINT)")
+    parser.add_argument("--out", default=None, help="result name (default: benchmarks/results/transfer_regimes, "
+                                                    "with _<backbone> for another backbone)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached rows")
     parser.add_argument("--reuse", default="", help="also read the cached rows of these result names, e.g. "
                                                     "'transfer_regimes' for the main sweep's direct and truth rows")
@@ -281,6 +289,17 @@ def main(argv: list[str] | None = None) -> int:
     from magplus.io.atomic import atomic_output
     from magplus.pipeline import MagPipeline
 
+    from transfer_synthetic import BACKBONE_ENV, backbone_kwargs
+
+    if args.backbone not in BACKBONE_ENV:
+        parser.error(f"--backbone must be one of {', '.join(BACKBONE_ENV)}")
+    weights = backbone_kwargs(args.backbone)
+    if weights is None:  # no figures from random weights
+        missing = [v for v in BACKBONE_ENV[args.backbone].values() if v not in os.environ]
+        parser.error(f"backbone {args.backbone!r} needs its official weights: set {' and '.join(missing)}")
+    if args.out is None:
+        suffix = "" if args.backbone == "landmark-warp" else "_" + args.backbone.replace("-", "_")
+        args.out = str(RESULTS / f"transfer_regimes{suffix}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if variants[0] != "direct" or any(v not in VARIANTS for v in variants):
         parser.error(f"variants must start with 'direct' and be among {', '.join(VARIANTS)}")
@@ -293,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                                   for path in sorted(prefix.parent.glob(f"{prefix.name}.rows*.jsonl"))
                                   for line in path.read_text().splitlines() if line.strip()]
     done = {(r["noise"], r["drift"], r["amplitude"], r["fps"], r["clip"], r["variant"]) for r in rows}
-    pipelines = {v: MagPipeline(crop=False, progress=False, **(VARIANTS[v]() if callable(VARIANTS[v]) else VARIANTS[v]))
+    pipelines = {v: MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False,
+                                **(VARIANTS[v]() if callable(VARIANTS[v]) else VARIANTS[v]))
                  for v in variants}
     estimator = create_flow(args.eval_flow)
     jobs = [(dict(zip(GRID, key)), i) for key in itertools.product(*GRID.values()) for i in range(args.clips)]
@@ -311,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if cache.stat().st_size == 0:
         cache.unlink()  # everything came from the cache: no row file of this run
     report = {"command": " ".join(["python", *sys.argv]), "commit": git_head(), "machine": cpu_model(),
+              "backbone": args.backbone,
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "clips": args.clips,
               "eval_flow": args.eval_flow, "variants": variants, "grid": GRID,
               "cells": summarize_cells(rows, variants)}
