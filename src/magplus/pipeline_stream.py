@@ -3,15 +3,17 @@
 One mechanism runs every MagPipeline clip, pass by pass over chunks of frames:
 
 1. **alpha** (automatic α only): the flow onset -> frame of each chunk; only per-frame statistics
-   are kept (non-rigid amplitude, rigid peak), so α is the whole clip's.
-2. **motion**: each chunk's driving crops and magnified crops go to the backbone's
+   are kept (non-rigid amplitude; rigid peak when the run is not stabilised), so α is the whole clip's.
+2. **motion**: each chunk's head translation (``(t, 2)``, kept for the whole clip) is taken out of
+   its magnified crops (a stabilised run); its driving crops and magnified crops go to the backbone's
    :class:`~magplus.backbones.base.MotionBuilder`; the motions (a few hundred numbers per frame)
    are kept whole, so clip-level steps (landmark gap bridging, smoothing over time) and the
    motion-space gain see the whole clip. When the direct pass only measures the gain, it takes
    one frame in :func:`~magplus.magnify.motion_space.gain_stride`; the magnified crops are made
    piece by piece while a worker thread extracts the previous piece's motion.
 3. **render**: each chunk is rendered (result, direct, macro), de-magnified in image space
-   relative to the generated onset frame when that path is used, pasted back, and handed to a
+   relative to the generated onset frame when that path is used (then moved by the head
+   translation; the motion-space path has it in the motion already), pasted back, and handed to a
    sink (:class:`Collector` or :class:`VideoSink`).
 
 A clip in memory (``MagPipeline.__call__``) is one chunk whose crops, flows and magnified frames
