@@ -68,6 +68,10 @@ VARIANTS = {
     "learned_motion": {"magnifier": "magplus", "demagnify": "motion"},  # learned magnifier, motion space
     # Motion space, with the magnifier's DIS refined at full resolution (its pyramid level 0).
     "motion_fine_flow": lambda: {"demagnify": "motion", "magnifier": _lagrangian(finest_scale=0)},
+    # DIS in its fast preset (3.6x faster on 256² faces), alone and with 4 inversion steps instead of 6.
+    "motion_fast_flow": lambda: {"demagnify": "motion", "magnifier": _lagrangian(preset="fast")},
+    "motion_fast_flow_inv4": lambda: {"demagnify": "motion", "magnifier": _lagrangian(preset="fast", inverse_iterations=4)},
+    "motion_inv4": lambda: {"demagnify": "motion", "magnifier": _lagrangian(inverse_iterations=4)},
     # The head motion taken out before magnifying, put back after (as the default "motion"); the
     # name of the sweep that chose it as the default.
     "motion_stabilised": {"demagnify": "motion", "stabilise": True},
@@ -75,12 +79,14 @@ VARIANTS = {
 NOSE_BRIDGE, EYE_OUTER = 168, (33, 263)
 
 
-def _lagrangian(**dis_options):
-    """The default Lagrangian magnifier with its DIS flow built from ``dis_options``."""
+def _lagrangian(inverse_iterations: int | None = None, **dis_options):
+    """The default Lagrangian magnifier with its DIS flow built from ``dis_options`` (and, if given,
+    another number of inversion steps)."""
     from magplus.flow.opencv import DISFlow
     from magplus.magnify.classical import LagrangianMagnifier
 
-    return LagrangianMagnifier(flow=DISFlow(**dis_options))
+    steps = {} if inverse_iterations is None else {"inverse_iterations": inverse_iterations}
+    return LagrangianMagnifier(flow=DISFlow(**dis_options), **steps)
 
 
 def faces() -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -113,7 +113,10 @@ class LagrangianMagnifier(Magnifier):
         temporal_sigma_s: Gaussian sigma (seconds) of temporal smoothing of the flows, applied when
             the clip's fps is known (see :func:`smooth_over_time`); 0 turns it off.
         occlusion_aware: attenuate the flow where the magnified map would fold.
-        inverse_iterations: fixed-point iterations for inverting ``p -> p + α F(p)``.
+        inverse_iterations: fixed-point iterations for inverting ``p -> p + α F(p)``. Four: on
+            magnified face flows (α 10–40) the 99th percentile of the error against a 30-step
+            inverse is 0.006–0.008 px (0.0005–0.0007 px with six), and the regime sweep's figures
+            did not change (paired relative error +0.004, se 0.003), for 15–20 % less magnification time.
         nonrigid_only: scale only the motion left after removing a similarity motion fitted
             inside the mask (head drift is kept as it is). Off by default: all motion is scaled,
             as FlowMag does, which keeps magnify → de-magnify symmetric (what is scaled by α on
@@ -124,7 +127,7 @@ class LagrangianMagnifier(Magnifier):
     name = "lagrangian"
 
     def __init__(self, flow="dis", flow_smoothing: float = 1.5, temporal_sigma_s: float = 0.0,
-                 occlusion_aware: bool = True, inverse_iterations: int = 6, nonrigid_only: bool = False,
+                 occlusion_aware: bool = True, inverse_iterations: int = 4, nonrigid_only: bool = False,
                  device: str | torch.device = "cpu"):
         if not (temporal_sigma_s >= 0):
             from ..errors import InputError
