@@ -172,6 +172,12 @@ def shift_array(shift: np.ndarray, frames: int) -> np.ndarray:
     return array
 
 
+def unit_shift(shift: np.ndarray, frames: int, size: int) -> np.ndarray:
+    """Pixel translations ``(T, 2)`` of a ``size``-pixel frame in the [-1, 1] units of keypoints
+    (pixel centres at the ends, as FOMM's coordinate grid and grid_sample's align_corners=True)."""
+    return shift_array(shift, frames) * (2.0 / (float(size) - 1.0))
+
+
 @dataclass
 class LandmarkMotion(Motion):
     """Landmark tracks ``points`` ``(T, N, 2)`` (x then y); relative tracks hold displacements.

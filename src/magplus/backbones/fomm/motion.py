@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ...errors import InputError
-from ..motion import Motion, matrix_log, matrix_power_2x2, shift_array
+from ..motion import Motion, matrix_log, matrix_power_2x2, unit_shift
 
 
 class FOMMMotion(Motion, Mapping):
@@ -65,8 +65,7 @@ class FOMMMotion(Motion, Mapping):
         return FOMMMotion(reference.value + self.value, self.jacobian @ reference.jacobian, relative=False)
 
     def translated(self, shift, size):
-        # Keypoints span [-1, 1] across the frame, pixel centres at the ends (FOMM's coordinate grid).
-        step = torch.as_tensor(shift_array(shift, len(self)) * (2.0 / (float(size) - 1.0)), dtype=self.value.dtype)
+        step = torch.as_tensor(unit_shift(shift, len(self), size), dtype=self.value.dtype)  # keypoints in [-1, 1]
         return FOMMMotion(self.value + step.to(self.value.device)[:, None, :], self.jacobian, self.relative)
 
     def coordinates(self):

@@ -14,7 +14,7 @@ from ...errors import InputError, ShapeError
 from ...runtime import torch_device
 from ...types import check_frames, check_shape
 from ..base import AnimationBackbone
-from ..motion import Motion, shift_array
+from ..motion import Motion, unit_shift
 from .config import FSRTConfig, resolve_config
 from .loading import (CheckpointLike, missing_weights_error, read_kp_checkpoint, read_model_checkpoint,
                       stored_config)
@@ -66,9 +66,8 @@ class FSRTMotion(Motion):
         return FSRTMotion(reference.keypoints + self.keypoints, reference.expression + self.expression, False)
 
     def translated(self, shift, size):
-        # Keypoints span [-1, 1] across the frame, pixel centres at the ends; the expression vector
-        # describes the face, not where it is.
-        step = torch.as_tensor(shift_array(shift, len(self)) * (2.0 / (float(size) - 1.0)), dtype=self.keypoints.dtype)
+        # Keypoints in [-1, 1]; the expression vector describes the face, not where it is.
+        step = torch.as_tensor(unit_shift(shift, len(self), size), dtype=self.keypoints.dtype)
         return FSRTMotion(self.keypoints + step.to(self.keypoints.device)[:, None, :], self.expression, self.relative)
 
     def coordinates(self):

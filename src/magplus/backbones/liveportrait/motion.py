@@ -19,7 +19,7 @@ import torch
 
 from ...errors import InputError
 from ...types import check_shape
-from ..motion import Motion, rotation_power, shift_array
+from ..motion import Motion, rotation_power, unit_shift
 
 
 def rotation_vector(rotations: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,7 @@ class LivePortraitMotion(Motion):
         # The driving keypoints are s (x_c R + exp) + t in [-1, 1] image coordinates: a head moved
         # in the image plane is a change of (tx, ty); tz is not rendered.
         step = torch.zeros_like(self.translation)
-        step[:, :2] = torch.as_tensor(shift_array(shift, len(self)) * (2.0 / (float(size) - 1.0)), dtype=step.dtype)
+        step[:, :2] = torch.as_tensor(unit_shift(shift, len(self), size), dtype=step.dtype)
         return LivePortraitMotion(self.kp, self.rotation, self.exp, self.scale, self.translation + step, self.relative)
 
     def coordinates(self) -> np.ndarray:
