@@ -77,6 +77,11 @@ VARIANTS = {
     # now the same as "motion").
     "motion_stabilised": {"demagnify": "motion", "stabilise": True},
     "motion_inv4": lambda: {"demagnify": "motion", "magnifier": _lagrangian(inverse_iterations=4)},
+    # Automatic α with and without the local cap (the clip's most moving region lifted at most
+    # twice the target, magnify.alpha.DEFAULT_MAX_LOCAL_RATIO).
+    "motion_local_cap": {"demagnify": "motion", "max_local_ratio": 2.0},
+    "motion_local_cap3": {"demagnify": "motion", "max_local_ratio": 3.0},
+    "motion_no_local_cap": {"demagnify": "motion", "max_local_ratio": None},
 }
 NOSE_BRIDGE, EYE_OUTER = 168, (33, 263)
 

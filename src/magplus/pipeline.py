@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .context import clip_context, current_clip
 from .errors import InputError
-from .magnify.alpha import DEFAULT_ALPHA_MAX, DEFAULT_TARGET_AMPLITUDE, MotionAmplitude
+from .magnify.alpha import DEFAULT_ALPHA_MAX, DEFAULT_MAX_LOCAL_RATIO, DEFAULT_TARGET_AMPLITUDE, MotionAmplitude
 from .registry import create_backbone, create_magnifier
 from .types import Clip, check_alpha, check_frames, check_image
 
@@ -113,6 +113,10 @@ class MagPipeline:
         alpha: ``"auto"`` (lift the driving motion to ``target_amplitude``) or a number ≥ 1.
         target_amplitude: macro amplitude in pixels at a 256-px crop for automatic α.
         alpha_max: upper bound of automatic α.
+        max_local_ratio: automatic α also keeps the clip's most moving region (its local
+            amplitude, the :data:`~magplus.magnify.alpha.LOCAL_PERCENTILE` of the face's motion)
+            within this many times ``target_amplitude``, so that a small or one-sided motion is not
+            lifted far beyond a regular expression; None: no such cap.
         max_rigid_px: without ``stabilise``, automatic α also keeps α × the clip's rigid (head)
             motion below this many pixels at a 256-px crop, so that the magnified face stays inside
             the crop.
@@ -139,7 +143,8 @@ class MagPipeline:
     def __init__(self, backbone: Any = "landmark-warp", magnifier: Any = "lagrangian", demagnifier: Any = None,
                  demagnify: str = "auto", calibrate_gain: bool = True, stabilise: bool = True,
                  alpha: float | str = "auto", target_amplitude: float = DEFAULT_TARGET_AMPLITUDE,
-                 alpha_max: float = DEFAULT_ALPHA_MAX, max_rigid_px: float = 24.0, resolution: int | None = None,
+                 alpha_max: float = DEFAULT_ALPHA_MAX, max_local_ratio: float | None = DEFAULT_MAX_LOCAL_RATIO,
+                 max_rigid_px: float = 24.0, resolution: int | None = None,
                  magnify: bool = True, compute_direct: bool = False, keep_macro: bool = False,
                  relative: bool | None = None, crop: bool = True,
                  crop_margin: float | None = None, face_mask: bool = True, demagnify_mask: bool = False,
@@ -153,6 +158,8 @@ class MagPipeline:
             raise InputError(f"demagnify must be one of {', '.join(DEMAGNIFY_PATHS)}, got {demagnify!r}.")
         if not max_rigid_px > 0:
             raise InputError(f"max_rigid_px must be > 0 pixels, got {max_rigid_px}.")
+        if max_local_ratio is not None and not max_local_ratio >= 1:
+            raise InputError(f"max_local_ratio must be None or >= 1 (times target_amplitude), got {max_local_ratio}.")
         self.backbone = create_backbone(backbone, **(backbone_kwargs or {})) if isinstance(backbone, str) else backbone
         resolution = int(self.backbone.resolution if resolution is None else resolution)
         if resolution < 32:
@@ -177,6 +184,7 @@ class MagPipeline:
         self.alpha = alpha
         self.target_amplitude = float(target_amplitude)
         self.alpha_max = float(alpha_max)
+        self.max_local_ratio = None if max_local_ratio is None else float(max_local_ratio)
         self.max_rigid_px = float(max_rigid_px)
         self.resolution = resolution
         self.magnify = bool(magnify)
@@ -245,7 +253,8 @@ class MagPipeline:
 
     def choose_alpha(self, flows: torch.Tensor, mask: torch.Tensor | None) -> tuple[float, MotionAmplitude | None]:
         """α for driving flows ``(T, 2, S, S)``: fixed, or lifting the non-rigid peak to the target
-        while keeping α × rigid motion within ``max_rigid_px``."""
+        while keeping the local amplitude within ``max_local_ratio`` × the target and, when not
+        stabilised, α × rigid motion within ``max_rigid_px``."""
         from .pipeline_stream import AlphaStats
 
         if self.alpha != "auto":

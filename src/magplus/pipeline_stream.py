@@ -139,13 +139,15 @@ class StageClock:
 class AlphaStats:
     """Automatic α from per-frame statistics gathered chunk by chunk (no flow is kept).
 
-    Gives exactly :meth:`MagPipeline.choose_alpha` on the whole clip: the amplitude curve is per
-    frame, and the rigid limit of the clip is the smallest limit of its chunks.
+    Gives exactly :meth:`MagPipeline.choose_alpha` on the whole clip: the amplitude curves (the
+    clip's and the local one) are per frame, and the rigid limit of the clip is the smallest limit
+    of its chunks.
     """
 
     def __init__(self, pipeline: Any, mask: torch.Tensor | None):
         self.pipeline, self.mask = pipeline, mask
         self._curves: list[torch.Tensor] = []
+        self._local_curves: list[torch.Tensor] = []
         self._limit = float("inf")
 
     def add(self, flows: torch.Tensor) -> None:
@@ -153,7 +155,9 @@ class AlphaStats:
         from .magnify.alpha import measure_amplitude, rigid_alpha_limit
 
         p = self.pipeline
-        self._curves.append(measure_amplitude(flows, self.mask).curve)
+        amplitude = measure_amplitude(flows, self.mask)
+        self._curves.append(amplitude.curve)
+        self._local_curves.append(amplitude.local_curve)
         if not p.stabilise:  # a stabilised run does not magnify the head motion
             self._limit = min(self._limit, rigid_alpha_limit(flows, self.mask, p.max_rigid_px * p.resolution / 256.0))
 
@@ -162,8 +166,9 @@ class AlphaStats:
         from .magnify.alpha import MotionAmplitude, choose_alpha
 
         p = self.pipeline
-        amplitude = MotionAmplitude.from_curve(torch.cat(self._curves))
-        alpha = choose_alpha(amplitude.peak, p.target_amplitude, p.alpha_max, resolution=p.resolution)
+        amplitude = MotionAmplitude.from_curve(torch.cat(self._curves), torch.cat(self._local_curves))
+        alpha = choose_alpha(amplitude.peak, p.target_amplitude, p.alpha_max, resolution=p.resolution,
+                             local_peak_px=amplitude.local_peak, max_local_ratio=p.max_local_ratio)
         return float(max(1.0, min(alpha, self._limit))), amplitude
 
 

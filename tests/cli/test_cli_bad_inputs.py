@@ -96,6 +96,7 @@ def unwritable_folder(tmp_path: Path) -> Path:
     ("missing folder", "missing/out.mp4", [], "does not exist"),
     ("report not json", "out.mp4", ["--report", "r.txt"], "ending in .json"),
     ("alpha beyond the limit", "out.mp4", ["--alpha", "1e9"], "alpha must be <= 100"),
+    ("local ratio below 1", "out.mp4", ["--max-local-ratio", "0.5"], "'off' or a finite number >= 1"),
     ("gif cannot hold 200 fps", "out.gif", ["--fps", "200"], "a GIF holds at most 50 fps"),
 ])
 def test_reenact_refuses_before_any_work(inputs, tmp_path, capsys, tripwire, case, output, extra, pattern):

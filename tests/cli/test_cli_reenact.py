@@ -61,6 +61,19 @@ def test_reenact_no_stabilise_reports_it(inputs, tmp_path):
     assert summary["stabilised"] is False and summary["head_shift_peak_px"] is None
 
 
+def test_reenact_reports_both_amplitudes_and_can_drop_the_local_cap(inputs, tmp_path):
+    """Automatic α: the report gives the face's amplitude and its local one; with the local cap
+    off, α lifts the face's amplitude alone (to the 8-px target at 256 px, 3 px at this 96-px crop)."""
+    report = tmp_path / "report.json"
+    res = run_cli("reenact", "--source", str(inputs["source"]), "--driving", str(inputs["driving"]), "-o",
+                  str(tmp_path / "out.mp4"), "--resolution", "96", "--max-local-ratio", "off", "--report", str(report))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(report.read_text())
+    assert summary["driving_local_peak_px"] >= summary["driving_peak_px"] > 0
+    assert summary["alpha"] == pytest.approx(min(3.0 / summary["driving_peak_px"], 40.0), rel=1e-6)
+    assert "(local " in res.stdout
+
+
 def expect_one_line_error(res: subprocess.CompletedProcess, pattern: str) -> None:
     assert res.returncode != 0
     lines = [line for line in res.stderr.strip().splitlines() if line.startswith("magplus")]

@@ -156,6 +156,13 @@ def test_percentile_rows_is_torch_quantile():
     values = torch.rand(7, 1001, generator=torch.Generator().manual_seed(3)) ** 3
     for q in (0.0, 0.5, 0.95, 0.999, 1.0):
         assert torch.allclose(percentile_rows(values, q), torch.quantile(values, q, dim=1), atol=1e-6)
+    # Further quantiles come from the same partial sort, the first one unchanged bit for bit.
+    first, *more = percentile_rows(values, 0.95, 0.995, 1.0)
+    assert torch.equal(first, percentile_rows(values, 0.95))
+    for q, got in zip((0.995, 1.0), more):
+        assert torch.allclose(got, torch.quantile(values, q, dim=1), atol=1e-6)
+    with pytest.raises(InputError, match="below the first"):
+        percentile_rows(values, 0.95, 0.5)
 
 
 def test_eulerian_reference_filter_scales_small_motion():
@@ -226,3 +233,21 @@ def test_auto_alpha_choice_and_amplitude():
     assert choose_alpha(0.01, target_px=8.0, alpha_max=40) == 40
     assert choose_alpha(20.0) == 1.0
     assert choose_alpha(1.0, target_px=8.0, resolution=128) == 4.0
+
+
+def test_auto_alpha_caps_a_local_motion():
+    """A motion confined to 9 of 1024 pixels hardly moves the 95th percentile; the local amplitude
+    (99.5th) sees it, and α lifts it to at most twice the target."""
+    flows = torch.zeros(4, 2, 32, 32)
+    flows[2, 1, 10:13, 10:13] = 2.0  # 0.9 % of the pixels move 2 px
+    amp = measure_amplitude(flows)
+    assert amp.peak < 0.05 and amp.local_peak == pytest.approx(2.0, abs=0.05)
+    assert amp.local_curve.shape == (4,) and int(amp.local_curve.argmax()) == 2
+    assert choose_alpha(amp.peak, local_peak_px=None) == 40.0  # the clip's amplitude alone: α at its bound
+    assert choose_alpha(amp.peak, local_peak_px=amp.local_peak) == pytest.approx(16.0 / amp.local_peak)
+    assert choose_alpha(amp.peak, local_peak_px=amp.local_peak, max_local_ratio=None) == 40.0
+    assert choose_alpha(0.1, local_peak_px=1.0, resolution=128) == pytest.approx(8.0)  # 2 x 4 px at 128 px
+    assert choose_alpha(1.0, local_peak_px=1.5) == 8.0  # a spread motion: the cap does not bind
+    with pytest.raises(InputError, match="max_local_ratio"):
+        choose_alpha(1.0, local_peak_px=1.0, max_local_ratio=0.5)
+    assert measure_amplitude(flows, local_percentile=None).local_curve is None

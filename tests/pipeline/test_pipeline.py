@@ -116,7 +116,8 @@ def test_pipeline_auto_alpha_reaches_target(tiny_clip):
     out = pipe(source, driving, fps=30)
     assert out.amplitude is not None and 1.0 <= out.alpha <= pipe.alpha_max
     # target is 8 px at 256 px, i.e. 2 px at 64 px
-    assert out.alpha == pytest.approx(min(max(2.0 / out.amplitude.peak, 1.0), pipe.alpha_max), rel=1e-6)
+    lifted = min(2.0 / out.amplitude.peak, 2.0 * pipe.max_local_ratio / out.amplitude.local_peak, pipe.alpha_max)
+    assert out.alpha == pytest.approx(max(lifted, 1.0), rel=1e-6)
 
 
 def test_pipeline_bad_inputs(tiny_clip):
@@ -171,3 +172,22 @@ def test_pipeline_paste_back_returns_full_frames(tiny_clip):
     assert out.boxes["source"] is not None
     # Far from the face box, the frame is the source itself.
     assert torch.allclose(out.pasted[:, :, :, :2], full[None, :, :, :2].expand(8, -1, -1, -1), atol=1e-6)
+
+
+def test_auto_alpha_does_not_over_lift_a_one_sided_motion():
+    """A 2-px motion of one eyelid (AU43, subject's left) hardly moves the face's 95th percentile:
+    without the local cap α goes to its bound (≈80 px at the eyelid, more than the eye opening);
+    with it, the magnified local amplitude stays within twice the target."""
+    from magplus.synth import generate
+
+    clip = generate(7, face=second_face(), fps=30.0, aus=[43], side="L", amplitude_px=2.0, drift_px=(0.0, 0.0),
+                    noise_sigma=0.5 / 255, blink=False)
+    capped, uncapped = MagPipeline(progress=False), MagPipeline(progress=False, max_local_ratio=None)
+    crops, box, landmarks = capped.crop_faces(clip.frames[:1], "the onset")
+    flows = capped.magnifier.clip_flows(crops[0], capped.crop_with(clip.frames, box))
+    mask = capped.mask_for(landmarks)
+    alpha, amplitude = capped.choose_alpha(flows, mask)
+    free_alpha, _ = uncapped.choose_alpha(flows, mask)
+    assert amplitude.local_peak > 2.5 * amplitude.peak  # the motion is local
+    assert free_alpha > 1.5 * alpha
+    assert alpha * amplitude.local_peak == pytest.approx(capped.max_local_ratio * capped.target_amplitude, rel=1e-6)

@@ -205,6 +205,7 @@ def test_alpha_statistics_over_chunks_equal_the_whole_clip():
     chunked_alpha, chunked = stats.result()
     assert chunked_alpha == alpha
     assert torch.equal(chunked.curve, amplitude.curve) and chunked.peak_frame == amplitude.peak_frame
+    assert torch.equal(chunked.local_curve, amplitude.local_curve)
 
 
 def test_motion_concat_joins_chunks():

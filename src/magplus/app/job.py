@@ -133,6 +133,7 @@ def run_job(settings: RunSettings, workdir: Path, limits: Limits, progress: Prog
     outputs.summary = {
         "alpha": out.alpha, "alpha_mode": "automatic" if settings.alpha == "auto" else "manual",
         "driving_peak_px": None if out.amplitude is None else out.amplitude.peak,
+        "driving_local_peak_px": None if out.amplitude is None else out.amplitude.local_peak,
         "reference": reference, "frames": int(out.result.shape[0]), "fps": out.fps,
         "backbone": settings.backbone, "magnifier": settings.magnifier,
         "demagnifier": settings.demagnifier or "(pair)", "resolution": settings.resolution,
@@ -151,8 +152,10 @@ def run_job(settings: RunSettings, workdir: Path, limits: Limits, progress: Prog
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The page's α line and table of peaks, peak ratios and correlations."""
     reference = summary["reference"]
-    peak = summary.get("driving_peak_px")
-    how = f"automatic (driving peak {peak:.2f} px)" if summary["alpha_mode"] == "automatic" and peak else summary["alpha_mode"]
+    peak, local = summary.get("driving_peak_px"), summary.get("driving_local_peak_px")
+    how = summary["alpha_mode"]
+    if how == "automatic" and peak:
+        how = f"automatic (driving peak {peak:.2f} px" + (f", local {local:.2f} px)" if local else ")")
     lines = [f"**α = {summary['alpha']:.2f}**, {how}; {summary['frames']} frames at {summary['fps']:g} fps, "
              f"{summary['backbone']} + {summary['magnifier']}. Peak ratio and correlation of each clip's motion "
              f"curve against the **{reference}**:", "",

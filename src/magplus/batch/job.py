@@ -116,6 +116,7 @@ def _execute(job: Job, out_dir: str, record: dict[str, Any]) -> None:
         timings["metrics"] = time.perf_counter() - start
     record.update(status="done", alpha=float(out.alpha), fps=float(out.fps), frames=int(final.shape[0]),
                   driving_peak_px=None if out.amplitude is None else float(out.amplitude.peak),
+                  driving_local_peak_px=None if out.amplitude is None else float(out.amplitude.local_peak),
                   ground_truth=case.truth is not None, timings_s=timings, metrics=metrics, curves=curves,
                   case=case.meta.get("description") or case.meta.get("sample", {}).get("clip"))
 

@@ -47,6 +47,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def local_ratio(text: str) -> float | None:
+    """``off`` (None) or a finite number >= 1 (argparse type of ``--max-local-ratio``)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'off' or a number >= 1, got {text!r}") from None
+    if not 1.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 'off' or a finite number >= 1, got {text!r}")
+    return value
+
+
 def sibling_path(output: str | Path, suffix: str, extension: str | None = None) -> Path:
     """``out.mp4`` -> ``out<suffix>.mp4`` (or another extension)."""
     out = Path(output)

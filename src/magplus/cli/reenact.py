@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from ._common import (add_compute_arguments, add_driving_arguments, apply_compute_arguments, check_onset_faces,
-                      check_outputs, device_kwargs, open_driving, parse_alpha, positive_float, read_source_image,
-                      sibling_path, write_json)
+                      check_outputs, device_kwargs, local_ratio, open_driving, parse_alpha, positive_float,
+                      read_source_image, sibling_path, write_json)
 
 #: CLI flags that are passed to the backbone factory when given (flag dest -> keyword).
 BACKBONE_FLAGS = {
@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="'auto' or a magnification factor in [1, 100] (beyond, the face leaves its crop)")
     p.add_argument("--target-amplitude", type=positive_float, default=8.0,
                    help="automatic alpha: target face motion in px at 256 px (default 8)")
+    # Left out when not given, so the pipeline's own default (magnify.alpha.DEFAULT_MAX_LOCAL_RATIO) applies.
+    p.add_argument("--max-local-ratio", type=local_ratio, default=argparse.SUPPRESS,
+                   help="automatic alpha: lift the face's most moving region (one eyelid, one lip corner) to at most "
+                        "this many times the target amplitude (default 2); 'off' lifts the whole-face amplitude alone")
     p.add_argument("--magnifier", default="lagrangian", help="magnifier (see `magplus list magnifiers`)")
     p.add_argument("--demagnifier", default=None,
                    help="image-space de-magnifier (default: the magnifier's pair); naming one selects --demagnify image")
@@ -101,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     check_onset_faces(driving_input.label, clip.first(), source, args.source)
     pipeline = MagPipeline(backbone=args.backbone, magnifier=args.magnifier, demagnifier=args.demagnifier,
                            demagnify=args.demagnify, stabilise=not args.no_stabilise,
-                           alpha=args.alpha, target_amplitude=args.target_amplitude, resolution=args.resolution,
+                           alpha=args.alpha, target_amplitude=args.target_amplitude,
+                           **({"max_local_ratio": args.max_local_ratio} if "max_local_ratio" in vars(args) else {}),
+                           resolution=args.resolution,
                            magnify=not args.no_magplus, compute_direct=args.side_by_side, relative=False if args.absolute else None,
                            paste_back=args.paste_back, backbone_kwargs=backbone_kwargs)
     refusal = pipeline.streaming_refusal()
@@ -125,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
         "stabilised": out.head_shift is not None,
         "head_shift_peak_px": None if out.head_shift is None else float(np.linalg.norm(out.head_shift, axis=1).max()),
         "driving_peak_px": None if out.amplitude is None else out.amplitude.peak,
+        "driving_local_peak_px": None if out.amplitude is None else out.amplitude.local_peak,
         "frames": out.frames, "streamed": refusal is None, "fps": out.fps, "timings_s": out.timings,
         "total_s": time.perf_counter() - started, "outputs": [str(args.output)] + [str(e) for e in extra],
     }
     if args.report:
         write_json(args.report, summary)
-    peak = "" if out.amplitude is None else f", driving peak motion {out.amplitude.peak:.2f} px"
+    peak = "" if out.amplitude is None else (f", driving peak motion {out.amplitude.peak:.2f} px "
+                                             f"(local {out.amplitude.local_peak:.2f} px)")
     path = "" if out.demagnify_path == "none" else f", de-magnified in {out.demagnify_path} space"
     print(f"alpha {out.alpha:.2f}{peak}{path}; wrote {', '.join(summary['outputs'])} in {summary['total_s']:.1f} s")
     return 0
