@@ -84,6 +84,16 @@ def test_demagnify_scene_pairs_backbone_output_with_the_renderers_truth():
     assert not torch.equal(scene["frames"], scene["targets"]) and scene["ref"].dtype == torch.uint8
 
 
+def test_stabilised_programs_have_no_drift_and_are_otherwise_the_same():
+    from magplus.train.face_data import sample_face_program
+
+    drifting = [sample_face_program(torch.Generator().manual_seed(s), 10.0) for s in range(12)]
+    steady = [sample_face_program(torch.Generator().manual_seed(s), 10.0, drift=False) for s in range(12)]
+    assert any(np.hypot(*p.drift_px) > 0.1 for p in drifting)  # the default draws drift in most programs
+    assert all(p.drift_px == (0.0, 0.0) for p in steady)
+    assert [p.events for p in steady] == [p.events for p in drifting]  # same draws otherwise
+
+
 def test_config_validates_faces_backbone_and_device():
     assert TrainConfig(faces="astronaut, grace_hopper").faces == ["astronaut", "grace_hopper"]
     with pytest.raises(InputError, match="unknown faces"):

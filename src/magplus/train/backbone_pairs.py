@@ -16,7 +16,9 @@ the backbone's own output on the 1× program: that one carries the backbone's no
 micro scale (the very failure MagPlus exists to avoid) and would teach DeMagPlus to reproduce it.
 Against the renderer's ground truth, DeMagPlus learns to shrink all of the macro clip's motion by
 1/α, the artefacts included, and to correct the backbone's gain where it is not linear. All motion
-is de-magnified, drift included, as all motion was magnified (the symmetry rule).
+is de-magnified, drift included, as all motion was magnified (the symmetry rule of an
+unstabilised pipeline); ``stabilised=True`` makes the pairs the default, stabilised pipeline
+sees: no drift on either side, since its head translation never goes through the backbone.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def _noisy(frames: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Te
     return ((frames + sigma * torch.randn(frames.shape, generator=gen)).clamp(0, 1) * 255).round() / 255
 
 
-def _one_scene(seed: int, faces: Sequence[str], alpha_max: float, backbone, pairs: int) -> dict[str, torch.Tensor]:
+def _one_scene(seed: int, faces: Sequence[str], alpha_max: float, backbone, pairs: int,
+               stabilised: bool) -> dict[str, torch.Tensor]:
     from ..backbones.landmark_warp import similarity_transform
     from ..synth import render_program
 
@@ -54,7 +57,8 @@ def _one_scene(seed: int, faces: Sequence[str], alpha_max: float, backbone, pair
     driver, driver_lm = augmented_face(pick(), gen)
     source, source_lm = augmented_face(pick(), gen)
     alpha = draw_alpha(gen, alpha_max)
-    program = sample_face_program(gen, alpha, fps=30.0)  # the backbone smooths over time: a real frame rate
+    # The backbone smooths over time: a real frame rate.
+    program = sample_face_program(gen, alpha, fps=30.0, drift=not stabilised)
     big, alpha = render_with_fallback(program, driver, driver_lm, alpha)
     driving = _noisy(big.frames, _uniform(gen, 0.0, 3.0 / 255.0), gen)
     with torch.no_grad():
@@ -73,16 +77,18 @@ def _one_scene(seed: int, faces: Sequence[str], alpha_max: float, backbone, pair
 
 
 def demagnify_scene(seed: int, faces: Sequence[str], alpha_max: float, backbone, pairs: int = 8,
-                    tries: int = 4) -> dict[str, torch.Tensor]:
+                    tries: int = 4, stabilised: bool = False) -> dict[str, torch.Tensor]:
     """One DeMagPlus scene (see the module docstring); uint8 windows like
     :func:`magplus.train.face_data.magnify_scene`, ``alpha`` = 1/α_magnify, no field supervision.
+    ``stabilised``: programs without head drift, on both sides (the stabilised pipeline takes the
+    head's translation out before magnifying and moves the de-magnified frames by it after).
 
     A scene on which the backbone fails (no face found in a driving frame...) is redrawn with the
     next seed, up to ``tries`` times.
     """
     for attempt in range(tries):
         try:
-            return _one_scene(seed + 7919 * attempt, faces, alpha_max, backbone, pairs)
+            return _one_scene(seed + 7919 * attempt, faces, alpha_max, backbone, pairs, stabilised)
         except MagplusError:
             if attempt == tries - 1:
                 raise

@@ -47,6 +47,8 @@ class TrainConfig:
         backbone: demagplus only: registry name of the backbone whose output the face pairs
             hold (e.g. "landmark-warp", "fomm"); None: the renderer's exact 1/α pairs.
         checkpoint: the backbone's official weights file (backbones that need weights).
+        stabilised: demagplus backbone pairs without head drift, as the stabilised pipeline
+            (its default) gives them to the de-magnifier; False: drift magnified and de-magnified.
         init: start from these weights instead of random ones ("shipped" = the installed
             weights of ``kind``, or a .safetensors / last.pt path); ignored when resuming.
         device: "cpu" or "cuda" (also "cuda:N"); the data is made on the CPU either way.
@@ -77,6 +79,7 @@ class TrainConfig:
     face_clips: int = 160
     backbone: str | None = None
     checkpoint: str | None = None
+    stabilised: bool = False
     init: str | None = None
     device: str = "cpu"
 

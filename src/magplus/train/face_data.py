@@ -111,12 +111,16 @@ def draw_alpha(gen: torch.Generator, alpha_max: float) -> float:
     return math.exp(_uniform(gen, math.log(1.5), math.log(alpha_max)))
 
 
-def sample_face_program(gen: torch.Generator, alpha: float, fps: float = 30.0, frames: int | None = None):
+def sample_face_program(gen: torch.Generator, alpha: float, fps: float = 30.0, frames: int | None = None,
+                        drift: bool = True):
     """An AU program whose α-magnified peak lands in 3–28 px (auto α aims at 8 px at the 95th
     percentile of the face, so the true peak is often 2-3 times that), noise-free (added per item).
 
     ``frames``: sample the program's whole course with this many frames instead of at ``fps``
     (a two-frame magnifier needs the envelope's values, not the frame rate; 4× cheaper to render).
+    ``drift``: False gives the program no head drift (what a stabilised pipeline's magnifier and
+    de-magnifier see: the head's translation is taken out before and put back after); the same
+    draws are made, so the rest of the program is the one ``drift=True`` gives.
     """
     import dataclasses
 
@@ -124,11 +128,12 @@ def sample_face_program(gen: torch.Generator, alpha: float, fps: float = 30.0, f
 
     magnified_peak = math.exp(_uniform(gen, math.log(3.0), math.log(28.0)))
     amplitude = float(np.clip(magnified_peak / alpha, 0.15, 3.5))
-    drift = _uniform(gen, 0.0, 1.5) if float(torch.rand(1, generator=gen)) < 0.6 else 0.0
+    drift_px = _uniform(gen, 0.0, 1.5) if float(torch.rand(1, generator=gen)) < 0.6 else 0.0
+    drift_px = drift_px if drift else 0.0
     angle = _uniform(gen, 0.0, 2 * math.pi)
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
     program = sample_program(seed, fps=fps, amplitude_px=amplitude, noise_sigma=0.0, quantise=False,
-                             drift_px=(drift * math.cos(angle), drift * math.sin(angle)))
+                             drift_px=(drift_px * math.cos(angle), drift_px * math.sin(angle)))
     if frames is not None:
         # Frames at random fractions of the course: spacing jittered so the apex is not always hit.
         span = program.duration_s * _uniform(gen, 0.75, 1.0)

@@ -67,11 +67,14 @@ def face_bank(config: TrainConfig, seed: int) -> torch.utils.data.Dataset:
     elif config.backbone:
         from .backbone_pairs import demagnify_scene, make_backbone
 
-        make = partial(demagnify_scene, faces=faces, alpha_max=config.alpha_max,
+        make = partial(demagnify_scene, faces=faces, alpha_max=config.alpha_max, stabilised=config.stabilised,
                        backbone=make_backbone(config.backbone, config.checkpoint, config.device))
     else:
         make = partial(exact_demagnify_scene, faces=faces, alpha_max=config.alpha_max)
-    key = json.dumps([config.kind, faces, config.backbone, config.checkpoint, config.alpha_max, config.face_clips, seed])
+    key = [config.kind, faces, config.backbone, config.checkpoint, config.alpha_max, config.face_clips, seed]
+    if config.stabilised:  # (only then: banks cached before the option existed keep their key)
+        key.append("stabilised")
+    key = json.dumps(key)
     scenes = build_bank(make, config.face_clips, seed, key, Path(config.out) / f"face_bank_{config.kind}.pt")
     return FaceBank(scenes, config.size, seed=seed, max_noise=config.max_noise)
 
