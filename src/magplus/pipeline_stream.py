@@ -150,8 +150,9 @@ class AlphaStats:
         self._local_curves: list[torch.Tensor] = []
         self._limit = float("inf")
 
-    def add(self, flows: torch.Tensor) -> None:
-        """Take the flows ``(t, 2, S, S)`` onset -> each frame of the next chunk."""
+    def add(self, flows: torch.Tensor) -> torch.Tensor:
+        """Take the flows ``(t, 2, S, S)`` onset -> each frame of the next chunk; returns their rigid
+        translation ``(t, 2)`` (:func:`~magplus.magnify.alpha.rigid_translation`, measured on the way)."""
         from .magnify.alpha import measure_amplitude, rigid_alpha_limit
 
         p = self.pipeline
@@ -160,6 +161,7 @@ class AlphaStats:
         self._local_curves.append(amplitude.local_curve)
         if not p.stabilise:  # a stabilised run does not magnify the head motion
             self._limit = min(self._limit, rigid_alpha_limit(flows, self.mask, p.max_rigid_px * p.resolution / 256.0))
+        return amplitude.rigid
 
     def result(self):
         """``(alpha, MotionAmplitude)`` of every frame added."""
@@ -276,6 +278,10 @@ class _Chunk:
             self._cache[key] = compute()
         return self._cache[key]
 
+    def remember(self, key: str, value: Any) -> None:
+        """Keep ``value`` as what ``key`` would compute (a product another pass measured already)."""
+        self._cache.setdefault(key, value)
+
     def crops(self) -> torch.Tensor:
         """Driving face crops ``(t, 3, S, S)`` (fixed onset box)."""
         def compute():
@@ -372,7 +378,8 @@ class PipelineRun:
         stats = AlphaStats(p, self.mask)
         for chunk in self.chunks():
             with self.clock("alpha"):
-                stats.add(chunk.alpha_flows())
+                # The alpha pass measures the head's translation anyway: a kept chunk reuses it.
+                chunk.remember("head_shift", stats.add(chunk.alpha_flows()).float())
         out.alpha, out.amplitude = stats.result()
         self.alpha = out.alpha
 

@@ -251,3 +251,15 @@ def test_auto_alpha_caps_a_local_motion():
     with pytest.raises(InputError, match="max_local_ratio"):
         choose_alpha(1.0, local_peak_px=1.0, max_local_ratio=0.5)
     assert measure_amplitude(flows, local_percentile=None).local_curve is None
+
+
+def test_amplitude_carries_the_rigid_translation_bit_for_bit():
+    """The median face flow removed before measuring is rigid_translation itself (the pipeline's
+    stabilisation reuses it from the α pass instead of computing it again)."""
+    from magplus.magnify.alpha import rigid_translation
+
+    flows = torch.randn(6, 2, 24, 24, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(24, 24)
+    mask[4:20, 6:18] = 1.0
+    assert torch.equal(measure_amplitude(flows, mask).rigid, rigid_translation(flows, mask))
+    assert measure_amplitude(flows, mask, remove_rigid=False).rigid is None

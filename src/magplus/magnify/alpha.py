@@ -49,6 +49,8 @@ class MotionAmplitude:
         local_curve: ``(T,)`` per-frame local amplitude (the :data:`LOCAL_PERCENTILE` of the same
             magnitudes), or None when it was not measured.
         local_peak: maximum of ``local_curve`` (None without it).
+        rigid: ``(T, 2)`` the median face flow taken out before measuring (:func:`rigid_translation`),
+            or None when it was not.
     """
 
     curve: torch.Tensor
@@ -56,14 +58,16 @@ class MotionAmplitude:
     peak_frame: int
     local_curve: torch.Tensor | None = None
     local_peak: float | None = None
+    rigid: torch.Tensor | None = None
 
     @classmethod
-    def from_curve(cls, curve: torch.Tensor, local_curve: torch.Tensor | None = None) -> "MotionAmplitude":
+    def from_curve(cls, curve: torch.Tensor, local_curve: torch.Tensor | None = None,
+                   rigid: torch.Tensor | None = None) -> "MotionAmplitude":
         """The amplitude of a per-frame curve ``(T,)`` (and of its local curve): peaks and where the peak is."""
         peak_frame = int(curve.argmax())
         local_peak = None if local_curve is None else float(local_curve.max())
         return cls(curve=curve, peak=float(curve[peak_frame]), peak_frame=peak_frame, local_curve=local_curve,
-                   local_peak=local_peak)
+                   local_peak=local_peak, rigid=rigid)
 
 
 def _face_pixels(flow: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -120,15 +124,16 @@ def measure_amplitude(flow: torch.Tensor, mask: torch.Tensor | None = None, perc
             is higher), or None to leave it out.
     """
     vectors = _face_pixels(flow, mask)
-    if remove_rigid:
-        vectors = vectors - vectors.median(dim=2).values[:, :, None]
+    rigid = vectors.median(dim=2).values if remove_rigid else None  # as rigid_translation computes it
+    if rigid is not None:
+        vectors = vectors - rigid[:, :, None]
     magnitude = torch.hypot(vectors[:, 0], vectors[:, 1])  # (T, N); a norm over a size-2 dim is 40x slower
     if local_percentile is None:
-        return MotionAmplitude.from_curve(percentile_rows(magnitude, percentile / 100.0))
+        return MotionAmplitude.from_curve(percentile_rows(magnitude, percentile / 100.0), rigid=rigid)
     if not 0.0 <= local_percentile <= 100.0:
         raise InputError(f"local_percentile must lie in [0, 100], got {local_percentile}.")
     curve, local = percentile_rows(magnitude, percentile / 100.0, max(local_percentile, percentile) / 100.0)
-    return MotionAmplitude.from_curve(curve, local)
+    return MotionAmplitude.from_curve(curve, local, rigid)
 
 
 def rigid_alpha_limit(flow: torch.Tensor, mask: torch.Tensor | None, max_px: float) -> float:

@@ -65,9 +65,12 @@ def invert_flow(flow: torch.Tensor, iterations: int = 20, mode: str = "bilinear"
     batched, single = _batched(flow, "flow")
     if not isinstance(iterations, int) or iterations < 1:
         raise InputError(f"iterations must be an int >= 1, got {iterations!r}.")
-    inverse = -batched
+    # G <- -F(q + G) written as sampling -F: bilinear and bicubic sampling are linear in the image,
+    # so this is the same number bit for bit, without a negation per step.
+    negated = -batched
+    inverse = negated
     for _ in range(iterations):
-        inverse = -backward_warp(batched, inverse, mode=_check_mode(mode))
+        inverse = backward_warp(negated, inverse, mode=_check_mode(mode))
     return inverse[0] if single else inverse
 
 
