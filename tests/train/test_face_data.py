@@ -102,5 +102,7 @@ def test_config_validates_faces_backbone_and_device():
         TrainConfig(kind="magplus", faces=["astronaut"], backbone="landmark-warp")
     with pytest.raises(InputError, match="device"):
         TrainConfig(device="tpu")
+    with pytest.raises(InputError, match="stabilised applies"):
+        TrainConfig(kind="demagplus", faces=["astronaut"], stabilised=True)
     with pytest.raises(InputError, match="alpha_max"):
         TrainConfig(alpha_max=1.0)

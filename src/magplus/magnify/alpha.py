@@ -32,9 +32,9 @@ DEFAULT_ALPHA_MAX = 40.0
 #: isolated outliers of the flow.
 LOCAL_PERCENTILE = 99.5
 #: How far beyond the target automatic α may lift the local amplitude: twice (16 px at the default
-#: target). On the regime sweep, the clips whose local amplitude exceeded 2.5x their 95th
-#: percentile (unilateral and small AUs, α 22-40 on 2-px motions) were the ones whose transferred
-#: peak fell to 0.1-0.3 of the truth.
+#: target). On the regime sweep, the clips whose local amplitude was 3.3-4.7x their 95th percentile
+#: (one-sided AUs at 2 px, given α 22-40) transferred 0.11-0.32 of the true peak, 0.34-0.69 with
+#: this cap (benchmarks/results/transfer_regimes_local_cap.md; 0.13-0.51 with a cap of 3).
 DEFAULT_MAX_LOCAL_RATIO = 2.0
 
 
@@ -186,8 +186,8 @@ def auto_alpha(ref: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | Non
     """Choose α for ``frames`` ``(T, 3, H, W)`` relative to ``ref`` ``(3, H, W)`` from the non-rigid
     amplitudes alone (the clip's and the local one, :func:`choose_alpha`).
 
-    ``MagPipeline`` applies the same rule and, since it magnifies head motion too, also caps α
-    with :func:`rigid_alpha_limit`.
+    ``MagPipeline`` applies the same rule and, when it is not stabilised (its head motion is then
+    magnified too), also caps α with :func:`rigid_alpha_limit`.
 
     Returns:
         ``(alpha, amplitude)``: the α used and the measured motion.

@@ -65,8 +65,9 @@ def invert_flow(flow: torch.Tensor, iterations: int = 20, mode: str = "bilinear"
     batched, single = _batched(flow, "flow")
     if not isinstance(iterations, int) or iterations < 1:
         raise InputError(f"iterations must be an int >= 1, got {iterations!r}.")
-    # G <- -F(q + G) written as sampling -F: bilinear and bicubic sampling are linear in the image,
-    # so this is the same number bit for bit, without a negation per step.
+    # G <- -F(q + G) computed as sampling -F: a sample is a weighted sum of the image's values, and
+    # negating every value negates the sum exactly, so this is the same number bit for bit without
+    # a negation per step.
     negated = -batched
     inverse = negated
     for _ in range(iterations):

@@ -107,6 +107,8 @@ class TrainConfig:
             raise InputError(f"unknown faces {unknown}; bundled faces: {list(FACE_NAMES)}.")
         if self.backbone and (self.kind != "demagplus" or not self.faces):
             raise InputError("backbone pairs are DeMagPlus data rendered on faces: use kind demagplus and give faces.")
+        if self.stabilised and not self.backbone:
+            raise InputError("stabilised applies to DeMagPlus backbone pairs: give a backbone, or drop stabilised.")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise InputError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}.")
 
