@@ -46,6 +46,19 @@ def test_ground_truth_field_explains_the_target(photos):
     assert oracle < 0.6 * identity
 
 
+def test_translation_share_moves_whole_crops_and_keeps_the_other_samples(photos):
+    """translation_fraction=1 gives constant fields; 0 leaves every sample of the old recipe unchanged."""
+    moved = SyntheticPairs(photos, MAGNIFY_RANGE, size=32, seed=4, translation_fraction=1.0)
+    fields = [moved[i]["field"] for i in range(6)]
+    moving = [f for f in fields if float(f.abs().max()) > 0]  # still pairs (8 %) have no field at all
+    assert moving and all(float((f - f[:, :1, :1]).abs().max()) == 0 for f in moving)
+    old, zero_share = SyntheticPairs(photos, MAGNIFY_RANGE, size=32, seed=4), \
+        SyntheticPairs(photos, MAGNIFY_RANGE, size=32, seed=4, translation_fraction=0.0)
+    assert all(torch.equal(old[i][k], zero_share[i][k]) for i in range(3) for k in old[i])
+    with pytest.raises(InputError, match="translation_fraction"):
+        SyntheticPairs(photos, MAGNIFY_RANGE, size=32, translation_fraction=1.5)
+
+
 def test_config_file_overrides_and_errors(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("kind: demagplus\nsteps: 7\nnet: {width: 8}\nloss: {field: 0.5}\n")

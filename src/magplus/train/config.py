@@ -32,6 +32,7 @@ class TrainConfig:
         images: optional folder of extra source images (synthetic warps with exact ground truth).
         videos: optional folder of videos (consecutive-frame pairs, self-supervised terms only).
         texture_fraction: share of samples on procedural textures.
+        translation_fraction: share of generic samples moved by a pure translation.
         amp_max: override of the largest drawn displacement in pixels (of the output for the
             magnifier, of the input for the de-magnifier); None keeps the built-in range.
         max_noise: largest input noise σ.
@@ -68,6 +69,7 @@ class TrainConfig:
     images: str | None = None
     videos: str | None = None
     texture_fraction: float = 0.25
+    translation_fraction: float = 0.0
     amp_max: float | None = None
     max_noise: float = 0.01
     checkpoint_every: int = 100

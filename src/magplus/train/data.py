@@ -120,12 +120,17 @@ def procedural_texture(gen: torch.Generator, size: int) -> torch.Tensor:
     return out.clamp(0, 1)
 
 
-def smooth_field(gen: torch.Generator, size: int, peak: float) -> torch.Tensor:
+def smooth_field(gen: torch.Generator, size: int, peak: float, translation: bool = False) -> torch.Tensor:
     """Random smooth displacement ``(2, size, size)`` in pixels whose largest magnitude is ``peak``.
 
     A mix of a global translation and a bicubic up-sampled coarse random field (2-6 cells), so
-    it covers rigid shifts and local, face-like deformations.
+    it covers rigid shifts and local, face-like deformations. ``translation=True`` gives a pure
+    translation in a random direction (the Oh et al. test of magnifiers moves whole frames).
     """
+    if translation:
+        angle = 2.0 * math.pi * float(torch.rand(1, generator=gen))
+        direction = torch.tensor([math.cos(angle), math.sin(angle)]).view(2, 1, 1)
+        return (peak * direction).expand(2, size, size).clone()
     cells = int(torch.randint(2, 7, (1,), generator=gen))
     coarse = torch.randn(1, 2, cells, cells, generator=gen)
     field = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[0]
@@ -166,6 +171,8 @@ class SyntheticPairs(torch.utils.data.Dataset):
         seed: base seed; sample ``i`` depends only on ``(seed, i)``.
         texture_fraction: share of samples drawn on a procedural texture.
         max_noise: the input noise σ is uniform in ``[0, max_noise]``.
+        translation_fraction: share of samples whose field is a pure translation (0 keeps the
+            recipe of the shipped weights: the random draws of the other samples do not change).
 
     Each item is a dict: ``ref``, ``frame``, ``target`` ``(3, S, S)``, ``alpha`` ``()``,
     ``field`` ``(2, S, S)`` = ``(α-1)·B``, ``supervised`` ``()`` (1: target is exact),
@@ -173,7 +180,8 @@ class SyntheticPairs(torch.utils.data.Dataset):
     """
 
     def __init__(self, sources: Sequence[torch.Tensor], motion: MotionRange, size: int = 96, length: int = 10**7,
-                 seed: int = 0, texture_fraction: float = 0.25, max_noise: float = 0.01):
+                 seed: int = 0, texture_fraction: float = 0.25, max_noise: float = 0.01,
+                 translation_fraction: float = 0.0):
         if size % 8:
             raise InputError(f"size must be a multiple of 8, got {size}.")
         if not sources and texture_fraction <= 0:
@@ -181,6 +189,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
         self.sources = list(sources)
         self.motion, self.size, self.length, self.seed = motion, size, length, seed
         self.texture_fraction, self.max_noise = texture_fraction, max_noise
+        if not 0.0 <= translation_fraction <= 1.0:
+            raise InputError(f"translation_fraction must be in [0, 1], got {translation_fraction}.")
+        self.translation_fraction = translation_fraction
         self._blurred: dict[tuple[int, int], torch.Tensor] = {}
 
     def __len__(self) -> int:
@@ -210,7 +221,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
         peak = amplitude / alpha if m.amp_of_output else amplitude
         if float(torch.rand(1, generator=gen)) < m.still_fraction:
             peak = 0.0
-        backward_map = smooth_field(gen, self.size, peak)
+        # Drawn only when asked for, so that a zero share leaves every other draw as it was.
+        translation = self.translation_fraction > 0 and float(torch.rand(1, generator=gen)) < self.translation_fraction
+        backward_map = smooth_field(gen, self.size, peak, translation)
         margin = (max(peak, peak * alpha) + 4) * scale
         span = self.size * scale + 2 * margin
         free_x, free_y = max(source.shape[-1] - span, 0.0), max(source.shape[-2] - span, 0.0)

@@ -40,7 +40,8 @@ def build_dataset(config: TrainConfig, seed_offset: int = 0) -> torch.utils.data
     if config.amp_max is not None:
         motion = dataclasses.replace(motion, amp_max=float(config.amp_max))
     data = SyntheticPairs(sources, motion, config.size, seed=config.seed + seed_offset,
-                          texture_fraction=config.texture_fraction, max_noise=config.max_noise)
+                          texture_fraction=config.texture_fraction, max_noise=config.max_noise,
+                          translation_fraction=config.translation_fraction)
     if config.faces:
         data = MixedPairs(data, face_bank(config, config.seed + seed_offset))
     if config.videos:
