@@ -54,6 +54,10 @@ class MagNetConfig:
         warp: output head. True: warp the frame by ``(α-1)·u`` (+ residual). False (ablation
             only): re-synthesise colour, ``Î = It + tanh(log α)·r`` with an unbounded-range r,
             the analogue of an RGB head.
+        prior_steps: 1: the prior's two estimates are single least-squares solves (the shipped
+            weights). k > 1: coarse to fine with warping, k solves per level (see
+            :func:`motion_prior`); a single solve under-reads motions of a pixel or more by
+            10–20 %, which α then multiplies.
     """
 
     width: int = 16
@@ -62,6 +66,7 @@ class MagNetConfig:
     residual: bool = True
     prior: bool = True
     warp: bool = True
+    prior_steps: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,16 +114,34 @@ def _least_squares_motion(ref: torch.Tensor, frame: torch.Tensor, pool: int, eps
     return flow.clamp(-12.0, 12.0), torch.log(det.clamp_min(1e-12)) / 10.0
 
 
-def motion_prior(ref: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+def _refined(ref: torch.Tensor, frame: torch.Tensor, flow: torch.Tensor, pool: int, eps: float,
+             steps: int) -> torch.Tensor:
+    """``steps`` Gauss-Newton updates of ``flow`` (ref -> frame, ``(B, 2, h/pool, w/pool)`` in
+    pixels of ``ref``): warp ``frame`` back by the current flow, solve for what is left, add it."""
+    size = ref.shape[-2:]
+    for _ in range(steps):
+        dense = flow if pool == 1 else F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+        residual, _ = _least_squares_motion(ref, backward_warp(frame, dense, padding_mode="border"), pool, eps)
+        flow = F.avg_pool2d(flow + residual, 3, stride=1, padding=1, count_include_pad=False)
+    return flow
+
+
+def motion_prior(ref: torch.Tensor, frame: torch.Tensor, steps: int = 1) -> torch.Tensor:
     """Parameter-free motion cues at 1/4 resolution: a classical input feature, not a trained part.
 
-    Two local least-squares (Lucas-Kanade-style, single step) estimates of the backward map
-    ``u ≈ -F(ref→frame)`` in full-resolution pixels: a fine one from full-resolution gradients
+    Two local least-squares (Lucas-Kanade-style) estimates of the backward map ``u ≈ -F(ref→frame)``
+    in full-resolution pixels, with their confidences: a fine one from full-resolution gradients
     (accurate for sub-pixel motion) and a coarse one from 1/4-resolution images (reaches several
-    pixels), with their confidences.
+    pixels).
+
+    With ``steps = 1`` each is one solve. With ``steps = k > 1`` they are refined coarse to fine:
+    the coarse one starts at 1/8 resolution and is refined at 1/4, the fine one starts from the
+    coarse one; each level warps the frame by the estimate so far and solves ``k`` times for the
+    rest (a single linearised solve under-reads a shift of a pixel or more).
 
     Args:
-        ref: ``(B or 1, 3, H, W)``; frame: ``(B, 3, H, W)``; H, W multiples of 4.
+        ref: ``(B or 1, 3, H, W)``; frame: ``(B, 3, H, W)``; H, W multiples of 8.
+        steps: solves per level (>= 1).
 
     Returns:
         ``(B, 6, H/4, W/4)``: fine u (2), coarse u (2), fine and coarse confidence.
@@ -127,6 +150,13 @@ def motion_prior(ref: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
     fine, fine_conf = _least_squares_motion(ref_gray, frame_gray, 4, 1e-5)
     small_ref, small_frame = F.avg_pool2d(ref_gray, 4), F.avg_pool2d(frame_gray, 4)
     coarse, coarse_conf = _least_squares_motion(small_ref, small_frame, 1, 1e-4)
+    if steps > 1:
+        tiny, _ = _least_squares_motion(F.avg_pool2d(small_ref, 2), F.avg_pool2d(small_frame, 2), 1, 1e-4)
+        tiny = _refined(F.avg_pool2d(small_ref, 2), F.avg_pool2d(small_frame, 2), tiny, 1, 1e-4, steps - 1)
+        start = 2.0 * F.interpolate(tiny, size=small_ref.shape[-2:], mode="bilinear", align_corners=False)
+        coarse = _refined(small_ref, small_frame, start, 1, 1e-4, steps)
+        # The fine solve works in full-resolution pixels on 4x4 windows, so it starts from 4x the coarse flow.
+        fine = _refined(ref_gray, frame_gray, 4.0 * coarse, 4, 1e-5, steps)
     return torch.cat([-fine, -4.0 * coarse, fine_conf, coarse_conf], 1)
 
 
@@ -209,7 +239,7 @@ class MagNet(nn.Module):
         x = feats + ref_feats + self.project_code(alpha_code(alpha_map, self.config.invert_code))
         prior = None
         if self.project_prior is not None:
-            prior = motion_prior(ref, frame)
+            prior = motion_prior(ref, frame, self.config.prior_steps)
             x = x + self.project_prior(prior)
         x = F.leaky_relu(x, 0.1)
         deep = self.trunk(self.down(x))  # B x 3c x H/8 x W/8
