@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
                              "variables of benchmarks/transfer_synthetic.py (e.g. MAGPLUS_FOMM_CHECKPOINT)")
     parser.add_argument("--out", default=None, help="result name (default: benchmarks/results/transfer_regimes, "
                                                     "with _<backbone> for another backbone)")
+    parser.add_argument("--magplus-weights", default=None,
+                        help="candidate MagPlus weights (.safetensors or last.pt) for the learned variants; their "
+                             "rows are labelled <variant>@<file stem> so they never mix with the shipped weights' rows")
     parser.add_argument("--fresh", action="store_true", help="ignore cached rows")
     parser.add_argument("--reuse", default="", help="also read the cached rows of these result names, e.g. "
                                                     "'transfer_regimes' for the main sweep's direct and truth rows")
@@ -328,6 +331,21 @@ def main(argv: list[str] | None = None) -> int:
     pipelines = {v: MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False,
                                 **(VARIANTS[v]() if callable(VARIANTS[v]) else VARIANTS[v]))
                  for v in variants}
+    if args.magplus_weights:
+        from magplus.magnify.learned import MagPlus
+
+        candidate = MagPlus(weights=args.magplus_weights, progress=False)
+        label = Path(args.magplus_weights).parent.name if Path(args.magplus_weights).name == "last.pt" \
+            else Path(args.magplus_weights).stem
+        learned = [v for v in variants if isinstance(VARIANTS[v], dict) and VARIANTS[v].get("magnifier") == "magplus"]
+        if not learned:
+            parser.error("--magplus-weights needs a variant with the learned magnifier (learned, learned_motion)")
+        for name in learned:
+            renamed = f"{name}@{label}"
+            pipelines[renamed] = MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False,
+                                             **{**VARIANTS[name], "magnifier": candidate})
+            del pipelines[name]
+            variants[variants.index(name)] = renamed
     estimator = create_flow(args.eval_flow)
     jobs = [(dict(zip(GRID, key)), i) for key in itertools.product(*GRID.values()) for i in range(args.clips)]
     jobs = [(c, i) for c, i in jobs if all(float(c[k]) == float(v) for k, v in filters.items())][shard - 1::shards]
