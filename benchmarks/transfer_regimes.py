@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     "with _<backbone> for another backbone)")
     parser.add_argument("--magplus-weights", default=None,
                         help="candidate MagPlus weights (.safetensors or last.pt) for the learned variants; their "
-                             "rows are labelled <variant>@<file stem> so they never mix with the shipped weights' rows")
+                             "rows are labelled <variant>@<name> (the file's stem, or its run folder's name) so they never mix with the shipped weights' rows")
     parser.add_argument("--fresh", action="store_true", help="ignore cached rows")
     parser.add_argument("--reuse", default="", help="also read the cached rows of these result names, e.g. "
                                                     "'transfer_regimes' for the main sweep's direct and truth rows")
@@ -335,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         from magplus.magnify.learned import MagPlus
 
         candidate = MagPlus(weights=args.magplus_weights, progress=False)
-        label = Path(args.magplus_weights).parent.name if Path(args.magplus_weights).name == "last.pt" \
-            else Path(args.magplus_weights).stem
+        # A run folder's files are all called last.pt / magplus.safetensors: the folder names them.
+        path = Path(args.magplus_weights)
+        label = path.parent.name if path.stem in ("last", "magplus") else path.stem
         learned = [v for v in variants if isinstance(VARIANTS[v], dict) and VARIANTS[v].get("magnifier") == "magplus"]
         if not learned:
             parser.error("--magplus-weights needs a variant with the learned magnifier (learned, learned_motion)")
