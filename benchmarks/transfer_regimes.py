@@ -290,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="result name (default: benchmarks/results/transfer_regimes, "
                                                     "with _<backbone> for another backbone)")
     parser.add_argument("--magplus-weights", default=None,
-                        help="candidate MagPlus weights (.safetensors or last.pt) for the learned variants; their "
-                             "rows are labelled <variant>@<name> (the file's stem, or its run folder's name) so they never mix with the shipped weights' rows")
+                        help="candidate MagPlus weights (.safetensors or last.pt) for the learned variants; their rows "
+                             "are labelled <variant>@<name> (the file's stem, or its run folder's name) so that they "
+                             "never mix with the shipped weights' rows")
     parser.add_argument("--fresh", action="store_true", help="ignore cached rows")
     parser.add_argument("--reuse", default="", help="also read the cached rows of these result names, e.g. "
                                                     "'transfer_regimes' for the main sweep's direct and truth rows")
@@ -328,25 +329,22 @@ def main(argv: list[str] | None = None) -> int:
                                   for path in sorted(prefix.parent.glob(f"{prefix.name}.rows*.jsonl"))
                                   for line in path.read_text().splitlines() if line.strip()]
     done = {(r["noise"], r["drift"], r["amplitude"], r["fps"], r["clip"], r["variant"]) for r in rows}
-    pipelines = {v: MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False,
-                                **(VARIANTS[v]() if callable(VARIANTS[v]) else VARIANTS[v]))
-                 for v in variants}
+    settings = {v: VARIANTS[v]() if callable(VARIANTS[v]) else dict(VARIANTS[v]) for v in variants}
     if args.magplus_weights:
         from magplus.magnify.learned import MagPlus
 
+        learned = [v for v in variants if settings[v].get("magnifier") == "magplus"]
+        if not learned:
+            parser.error("--magplus-weights needs a variant with the learned magnifier (learned, learned_motion)")
         candidate = MagPlus(weights=args.magplus_weights, progress=False)
         # A run folder's files are all called last.pt / magplus.safetensors: the folder names them.
         path = Path(args.magplus_weights)
         label = path.parent.name if path.stem in ("last", "magplus") else path.stem
-        learned = [v for v in variants if isinstance(VARIANTS[v], dict) and VARIANTS[v].get("magnifier") == "magplus"]
-        if not learned:
-            parser.error("--magplus-weights needs a variant with the learned magnifier (learned, learned_motion)")
         for name in learned:
-            renamed = f"{name}@{label}"
-            pipelines[renamed] = MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False,
-                                             **{**VARIANTS[name], "magnifier": candidate})
-            del pipelines[name]
-            variants[variants.index(name)] = renamed
+            settings[f"{name}@{label}"] = {**settings.pop(name), "magnifier": candidate}
+            variants[variants.index(name)] = f"{name}@{label}"
+    pipelines = {v: MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False, **settings[v])
+                 for v in variants}
     estimator = create_flow(args.eval_flow)
     jobs = [(dict(zip(GRID, key)), i) for key in itertools.product(*GRID.values()) for i in range(args.clips)]
     jobs = [(c, i) for c, i in jobs if all(float(c[k]) == float(v) for k, v in filters.items())][shard - 1::shards]
