@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="candidate MagPlus weights (.safetensors or last.pt) for the learned variants; their rows "
                              "are labelled <variant>@<name> (the file's stem, or its run folder's name) so that they "
                              "never mix with the shipped weights' rows")
+    parser.add_argument("--demagplus-weights", default=None,
+                        help="candidate DeMagPlus weights for the variants with the learned de-magnifier (learned), "
+                             "labelled like --magplus-weights")
     parser.add_argument("--fresh", action="store_true", help="ignore cached rows")
     parser.add_argument("--reuse", default="", help="also read the cached rows of these result names, e.g. "
                                                     "'transfer_regimes' for the main sweep's direct and truth rows")
@@ -330,19 +333,25 @@ def main(argv: list[str] | None = None) -> int:
                                   for line in path.read_text().splitlines() if line.strip()]
     done = {(r["noise"], r["drift"], r["amplitude"], r["fps"], r["clip"], r["variant"]) for r in rows}
     settings = {v: VARIANTS[v]() if callable(VARIANTS[v]) else dict(VARIANTS[v]) for v in variants}
-    if args.magplus_weights:
-        from magplus.magnify.learned import MagPlus
+    from magplus.magnify.demag import DeMagPlus
+    from magplus.magnify.learned import MagPlus
 
-        learned = [v for v in variants if settings[v].get("magnifier") == "magplus"]
+    for flag, weights_path, key, network in (("--magplus-weights", args.magplus_weights, "magnifier", MagPlus),
+                                             ("--demagplus-weights", args.demagplus_weights, "demagnifier", DeMagPlus)):
+        if not weights_path:
+            continue
+        name = network.__name__.lower()
+        learned = [v for v in variants if settings[v].get(key) == name]
         if not learned:
-            parser.error("--magplus-weights needs a variant with the learned magnifier (learned, learned_motion)")
-        candidate = MagPlus(weights=args.magplus_weights, progress=False)
-        # A run folder's files are all called last.pt / magplus.safetensors: the folder names them.
-        path = Path(args.magplus_weights)
-        label = path.parent.name if path.stem in ("last", "magplus") else path.stem
-        for name in learned:
-            settings[f"{name}@{label}"] = {**settings.pop(name), "magnifier": candidate}
-            variants[variants.index(name)] = f"{name}@{label}"
+            users = [v for v, s in VARIANTS.items() if isinstance(s, dict) and s.get(key) == name]
+            parser.error(f"{flag} needs a variant with the learned {key} ({', '.join(users)})")
+        candidate = network(weights=weights_path, progress=False)
+        # A run folder's files are all called last.pt / <network>.safetensors: the folder names them.
+        path = Path(weights_path)
+        label = path.parent.name if path.stem in ("last", name) else path.stem
+        for variant in learned:
+            settings[f"{variant}@{label}"] = {**settings.pop(variant), key: candidate}
+            variants[variants.index(variant)] = f"{variant}@{label}"
     pipelines = {v: MagPipeline(backbone=args.backbone, backbone_kwargs=weights, crop=False, progress=False, **settings[v])
                  for v in variants}
     estimator = create_flow(args.eval_flow)

@@ -143,3 +143,34 @@ def test_refined_prior_reads_shifts_a_single_solve_under_reads(shift):
 
     assert error(3) < 0.05
     assert error(1) > 0.15
+
+
+def test_guarded_prior_keeps_small_motions_and_cuts_the_tail_of_large_ones():
+    """``prior_guard``: at 0.2 px the fine estimate stays the single solve's (rms error measured 1.02x
+    the single solve's here, the plain refinement 1.30x); at 4 px its 99th-percentile error is below
+    the plain refinement's (measured 0.68x, 1.15 against 1.70 px). Bars: 1.1x and 0.85x, halfway to
+    what a guard that did nothing would give."""
+    import math
+
+    from magplus.magnify.nets import motion_prior
+    from magplus.train.data import load_skimage_photos, sample_source
+
+    source = load_skimage_photos(["coins"])[0]
+    direction = torch.tensor([math.cos(0.7), math.sin(0.7)]).view(2, 1, 1)
+
+    def moved(amount: float) -> torch.Tensor:
+        disp = (-amount * direction).expand(2, 128, 128)
+        return ((sample_source(source, (100.0, 80.0), 1.0, disp) * 255).round() / 255)[None]
+
+    ref = moved(0.0)
+
+    def errors(shift: float, steps: int, guard: bool) -> torch.Tensor:
+        fine = motion_prior(ref, moved(shift), steps, guard)[0, :2, 4:-4, 4:-4].reshape(2, -1)
+        return (fine + shift * direction.view(2, 1)).norm(dim=0)
+
+    def rms(e: torch.Tensor) -> float:
+        return float(e.pow(2).mean().sqrt())
+
+    assert rms(errors(0.2, 3, True)) < 1.1 * rms(errors(0.2, 1, False))
+    q99 = [float(torch.quantile(errors(4.0, 3, guard), 0.99)) for guard in (True, False)]
+    assert q99[0] < 0.85 * q99[1]

@@ -230,9 +230,10 @@ def initial_weights(config: TrainConfig, model: MagNet) -> None:
 
     path = WEIGHTS_DIR / f"{config.kind}.safetensors" if config.init == "shipped" else Path(config.init)
     state, net_config = read_weights(path)
-    # The prior is parameter-free: weights trained with another number of prior steps fit the
+    # The prior is parameter-free: weights trained with another prior (steps, guard) fit the
     # network as they are (fine-tuning then adapts them to the new input).
-    if dataclasses.replace(net_config, prior_steps=model.config.prior_steps) != model.config:
+    same_prior = dataclasses.replace(net_config, prior_steps=model.config.prior_steps, prior_guard=model.config.prior_guard)
+    if same_prior != model.config:
         raise InputError(f"init weights {str(path)!r} have net {net_config.to_dict()}, the config asks for "
                          f"{model.config.to_dict()}; make config.net match them.")
     load_state_dict_strict(model, state, what=f"init weights {path.name}")
